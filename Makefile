@@ -1,0 +1,40 @@
+# Every target sets itself up from nothing: a fresh machine needs only python3 (3.11+) and make.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: demo test lint typecheck unit stress bench clean
+
+$(STAMP): pyproject.toml requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+## The guided tour on a fresh store in a temporary directory.
+demo: $(STAMP)
+	$(BIN)/lsmkv demo
+
+## The whole suite: lint, type check, tests (slow stress tests in their bounded CI form).
+test: lint typecheck unit
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest -n 2 -q
+
+## The full stress campaign (10x the CI-sized one).
+stress: $(STAMP)
+	LSMKV_STRESS=full $(BIN)/python -m pytest -n 2 -q -m slow
+
+bench: $(STAMP)
+	$(BIN)/lsmkv bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

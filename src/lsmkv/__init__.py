@@ -1,0 +1,45 @@
+"""lsmkv: a log-structured merge-tree key-value store in pure Python that explains itself.
+
+    >>> import lsmkv
+    >>> with lsmkv.open("/tmp/example-db") as db:
+    ...     db.put(b"apple", b"red")
+    ...     db.get(b"apple")
+    b'red'
+
+The public surface is exactly shared/api.md: `open`, `DB`, `WriteBatch`, `Snapshot`,
+`verify` and the errors. Tools (CLI, bench, viz) live beside the engine, not inside it.
+"""
+
+from .batch import WriteBatch
+from .db import DB, Snapshot, open
+from .errors import (
+    ClosedError,
+    CorruptionError,
+    DiskError,
+    Error,
+    LockError,
+    NotFoundError,
+    ReadOnlyError,
+)
+from .introspect.verify import VerifyReport, verify
+from .options import Options
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DB",
+    "ClosedError",
+    "CorruptionError",
+    "DiskError",
+    "Error",
+    "LockError",
+    "NotFoundError",
+    "Options",
+    "ReadOnlyError",
+    "Snapshot",
+    "VerifyReport",
+    "WriteBatch",
+    "__version__",
+    "open",
+    "verify",
+]

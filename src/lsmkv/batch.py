@@ -1,0 +1,120 @@
+"""WriteBatch: several writes committed atomically, and the encoding they share with the WAL.
+
+A batch is encoded once, as the payload of exactly one WAL record (docs/format/wal.md):
+
+    +----------+---------+----------------------------------+
+    | seq u64  | count   | op 1 | op 2 | ... | op count     |
+    |          | u32     |                                  |
+    +----------+---------+----------------------------------+
+    op: kind u8 | key_len u32 | value_len u32 | key | value
+
+`seq` is the sequence number of the first op; op i gets `seq + i`. A delete has an
+empty value; a range delete stores its start as the key and its end as the value.
+Because the whole batch is one checksummed record, a crash leaves all of it or none.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+
+from .core.keys import (
+    KIND_DELETE,
+    KIND_PUT,
+    KIND_RANGE_DELETE,
+    check_key,
+    check_value,
+)
+from .errors import CorruptionError
+
+OP = struct.Struct("<BII")
+HEADER = struct.Struct("<QI")
+Op = tuple[int, bytes, bytes]  # (kind, key, value)
+
+
+def encode_op(kind: int, key: bytes, value: bytes) -> bytes:
+    return OP.pack(kind, len(key), len(value)) + key + value
+
+
+def decode_payload(payload: bytes, path: str = "", offset: int = 0) -> tuple[int, list[Op]]:
+    """`(first_seq, ops)` of a batch payload; `CorruptionError` if it does not parse."""
+    try:
+        seq, count = HEADER.unpack_from(payload, 0)
+        pos = HEADER.size
+        ops: list[Op] = []
+        for _ in range(count):
+            kind, klen, vlen = OP.unpack_from(payload, pos)
+            pos += OP.size
+            key = payload[pos : pos + klen]
+            pos += klen
+            value = payload[pos : pos + vlen]
+            pos += vlen
+            if kind not in (KIND_PUT, KIND_DELETE, KIND_RANGE_DELETE) or pos > len(payload):
+                raise ValueError
+            ops.append((kind, key, value))
+        if pos != len(payload):
+            raise ValueError
+    except (struct.error, ValueError):
+        raise CorruptionError("batch record does not parse", path or None, offset) from None
+    return seq, ops
+
+
+class WriteBatch:
+    """Writes applied atomically by `DB.write(batch)` (or `with db.batch() as b:`).
+
+    Cost: building is pure memory work; committing is one WAL record and (with sync) one
+    fsync for the whole batch, which is why batches are the fastest way to load data.
+
+    >>> b = WriteBatch(); b.put(b"k", b"v"); b.delete(b"old"); len(b)
+    2
+    """
+
+    __slots__ = ("_body", "_ops", "_user_bytes")
+
+    def __init__(self) -> None:
+        self._ops: list[Op] = []
+        self._body: list[bytes] = []
+        self._user_bytes = 0
+
+    def put(self, key: bytes, value: bytes) -> None:
+        key = check_key(key)
+        value = check_value(value)
+        self._add(KIND_PUT, key, value)
+
+    def delete(self, key: bytes) -> None:
+        self._add(KIND_DELETE, check_key(key), b"")
+
+    def delete_range(self, start: bytes, end: bytes) -> None:
+        """Delete every key in `[start, end)`; an empty range (start >= end) is a no-op."""
+        start = check_key(start, "start")
+        end = check_key(end, "end")
+        if start < end:
+            self._add(KIND_RANGE_DELETE, start, end)
+
+    def _add(self, kind: int, key: bytes, value: bytes) -> None:
+        self._ops.append((kind, key, value))
+        self._body.append(encode_op(kind, key, value))
+        self._user_bytes += len(key) + len(value)
+
+    def clear(self) -> None:
+        self._ops.clear()
+        self._body.clear()
+        self._user_bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._ops)
+
+    def __iter__(self) -> Iterator[Op]:
+        return iter(self._ops)
+
+    @property
+    def ops(self) -> list[Op]:
+        return self._ops
+
+    def body(self) -> bytes:
+        """The encoded ops (the payload without its seq/count header)."""
+        return b"".join(self._body)
+
+    @property
+    def user_bytes(self) -> int:
+        return self._user_bytes

@@ -1,0 +1,1 @@
+"""The `lsmkv` command line: renders what the public and introspection APIs return."""

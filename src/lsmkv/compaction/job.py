@@ -1,0 +1,183 @@
+"""Running a flush or a compaction: merge inputs, apply the retention rules, write
+output tables, and describe the result as a version edit. All I/O of background work
+happens here; deciding what to do happens in picker.py and retention.py.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from ..core import filenames
+from ..core.counters import Counters
+from ..core.keys import Entry
+from ..core.trace import Tracer
+from ..iterators.merging import merge
+from ..manifest.edit import FileMeta, VersionEdit
+from ..manifest.version import Version
+from ..rangedel import Fragments, RangeTombstone
+from ..sstable.reader import TableReader
+from ..sstable.writer import TableSettings, TableWriter
+from ..storage.fs import FileSystem
+from .picker import Compaction
+from .retention import RetentionTally, retain, retained_range_tombstones
+
+
+@dataclass
+class JobContext:
+    """What a job needs from the engine, and nothing more."""
+
+    fs: FileSystem
+    dirname: str
+    settings: TableSettings
+    open_table: Callable[[int], TableReader]
+    new_file_number: Callable[[], int]
+    pending_outputs: set[int]  # numbers the obsolete-file sweep must not delete
+    counters: Counters
+    trace: Tracer | None = None
+
+
+@dataclass
+class JobResult:
+    outputs: list[FileMeta] = field(default_factory=list)
+    bytes_read: int = 0
+    bytes_written: int = 0
+    tally: RetentionTally = field(default_factory=RetentionTally)
+    seconds: float = 0.0
+
+
+def _clip(
+    tombstones: list[RangeTombstone], lo: bytes | None, hi: bytes | None
+) -> list[RangeTombstone]:
+    """Tombstones cut to [lo, hi): each output carries only the part inside its range, so
+    outputs of one level never overlap."""
+    clipped = []
+    for start, end, seq in tombstones:
+        s = start if lo is None or start > lo else lo
+        e = end if hi is None or end < hi else hi
+        if s < e:
+            clipped.append((s, e, seq))
+    return clipped
+
+
+def write_tables(
+    entries: Iterator[Entry],
+    tombstones: list[RangeTombstone],
+    ctx: JobContext,
+    target_file_bytes: int | None,
+    reason: str,
+) -> tuple[list[FileMeta], int]:
+    """Write `entries` (internal order) and `tombstones` to new tables, cut near
+    `target_file_bytes` (None: one table) but never between two versions of one key.
+
+    Returns the new files (each fsync'd, and the directory fsync'd) and bytes written.
+    On error every table this call created is removed, then the error propagates.
+    """
+    outputs: list[FileMeta] = []
+    writers: list[TableWriter] = []
+    written = 0
+    lo: bytes | None = None
+
+    def start() -> TableWriter:
+        number = ctx.new_file_number()
+        ctx.pending_outputs.add(number)
+        path = os.path.join(ctx.dirname, filenames.table_name(number))
+        writer = TableWriter(ctx.fs, path, ctx.settings, number)
+        writers.append(writer)
+        return writer
+
+    def finish(writer: TableWriter, hi: bytes | None) -> None:
+        nonlocal written
+        for start_key, end_key, seq in _clip(tombstones, lo, hi):
+            writer.add_range_tombstone(start_key, end_key, seq)
+        props, size = writer.finish()
+        written += size
+        number = writer.number
+        outputs.append(
+            FileMeta(
+                number=number,
+                size=size,
+                smallest=props.smallest_key,
+                largest=props.largest_key,
+                smallest_seq=props.smallest_seq,
+                largest_seq=props.largest_seq,
+                entries=props.entries,
+                point_deletes=props.point_deletes,
+                range_deletes=props.range_deletes,
+                max_deletes_in_window=props.max_deletes_in_window,
+            )
+        )
+        if ctx.trace is not None:
+            ctx.trace(
+                "file.created",
+                file=filenames.table_name(number),
+                reason=reason,
+                size=size,
+                entries=props.entries,
+            )
+
+    try:
+        writer: TableWriter | None = None
+        last_key: bytes | None = None
+        for entry in entries:
+            key = entry[0]
+            if writer is None:
+                writer = start()
+            elif (
+                target_file_bytes is not None
+                and key != last_key
+                and writer.estimated_file_bytes >= target_file_bytes
+            ):
+                finish(writer, key)
+                lo = key
+                writer = start()
+            writer.add(entry)
+            last_key = key
+        if writer is None and tombstones:
+            writer = start()
+        if writer is not None:
+            finish(writer, None)
+        if outputs:
+            # The tables' names must be durable before a manifest refers to them.
+            ctx.fs.sync_dir(ctx.dirname)
+    except BaseException:
+        for w in writers:
+            if w.number not in {o.number for o in outputs}:
+                w.abandon()
+        for o in outputs:
+            try:
+                ctx.fs.remove(os.path.join(ctx.dirname, filenames.table_name(o.number)))
+            except OSError:
+                pass
+        raise
+    return outputs, written
+
+
+def run_compaction(
+    c: Compaction, version: Version, snapshots: list[int], ctx: JobContext, target_file_bytes: int
+) -> tuple[VersionEdit, JobResult]:
+    """Merge the compaction's inputs into new tables at its output level."""
+    t0 = time.monotonic()
+    result = JobResult()
+    inputs = c.all_inputs
+    readers = [ctx.open_table(f.number) for _, f in inputs]
+    result.bytes_read = sum(f.size for _, f in inputs)
+    lo, hi = c.key_range()
+    bottommost = version.bottommost_for(c.output_level, lo, hi)
+    fragments = Fragments(t for r in readers for t in r.range_tombstones())
+    merged = merge([r.iter_entries() for r in readers])
+    kept = retain(merged, snapshots, fragments, bottommost, result.tally)
+    tombstones = retained_range_tombstones(fragments, snapshots, bottommost, result.tally)
+    outputs, written = write_tables(kept, tombstones, ctx, target_file_bytes, "compaction")
+    result.outputs = outputs
+    result.bytes_written = written
+    result.seconds = time.monotonic() - t0
+    edit = VersionEdit(
+        removed=[(level, f.number) for level, f in inputs],
+        added=[(c.output_level, f) for f in outputs],
+    )
+    if c.level == c.output_level or c.reason == "level_size":
+        edit.compact_pointers.append((c.level, max(f.largest for f in c.inputs)))
+    return edit, result

@@ -1,0 +1,1 @@
+"""Foundations every layer shares: keys, entry kinds, file names, counters, tracing."""

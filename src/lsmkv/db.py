@@ -1,0 +1,1188 @@
+"""The DB: the public face of a store (shared/api.md), wiring the write path, the read
+path, background flush and compaction, and recovery.
+
+Data flows one way. A write: `WriteBatch` encoding -> group commit (engine/commit.py)
+-> WAL append (+ fsync) -> memtable. A full memtable becomes immutable and a new WAL
+starts; the background thread flushes it to a level-0 SSTable and records that in the
+manifest, then deletes the WAL. Compaction merges tables down the levels. A read takes
+the current SuperVersion (memtable, immutable memtables, Version) in one step and walks
+it newest to oldest (engine/read.py).
+
+Locking: one mutex guards the write queue, the SuperVersion swap, snapshots and the
+background state. Reads take no lock. The WAL write and fsync, SSTable writes and
+manifest writes all happen with the mutex released.
+"""
+
+from __future__ import annotations
+
+import collections
+import errno as errno_codes
+import os
+import threading
+import time
+import weakref
+from collections.abc import Iterable, Iterator
+from types import TracebackType
+from typing import Any, TypeVar
+
+from .batch import OP, WriteBatch
+from .compaction import picker
+from .compaction.job import JobContext, run_compaction, write_tables
+from .compaction.retention import RetentionTally, retain
+from .core import filenames
+from .core.counters import Counters
+from .core.keys import (
+    KIND_DELETE,
+    KIND_PUT,
+    check_key,
+    check_value,
+)
+from .core.trace import make_tracer
+from .engine import read as read_path
+from .engine.commit import BATCH_HEADER, Writer, take_group
+from .engine.state import SuperVersion, make_super_version
+from .engine.tables import TableCache
+from .errors import ClosedError, DiskError, Error, NotFoundError, ReadOnlyError
+from .iterators.merging import concat, merge, visible
+from .iterators.user import ScanTally, prefix_end, user_entries
+from .manifest.edit import VersionEdit
+from .manifest.version import Version
+from .manifest.versionset import VersionSet
+from .memtable import Memtable
+from .options import Options, make_options
+from .rangedel import Fragments
+from .sstable.cache import BlockCache
+from .sstable.writer import TableSettings
+from .storage.fs import FileLock, FileSystem, OSFileSystem
+from .wal.replay import iter_ops, read_wal
+from .wal.writer import WalWriter
+
+T = TypeVar("T")
+
+
+def _disk_error(e: OSError, what: str) -> DiskError:
+    code = e.errno
+    name = errno_codes.errorcode.get(code, str(code)) if code is not None else "?"
+    return DiskError(f"{what}: {e.strerror or e} ({name})", code)
+
+
+class Snapshot:
+    """A consistent point-in-time read view (`with db.snapshot() as snap:`).
+
+    Compaction keeps every version an open snapshot can see, so release snapshots you
+    no longer need (the context manager does).
+    """
+
+    def __init__(self, db: DB, seq: int) -> None:
+        self._db = db
+        self.seq = seq
+        self._released = False
+
+    def get(self, key: bytes, default: T | None = None) -> bytes | T | None:
+        return self._db._get_at(key, self.seq, default)
+
+    def multi_get(self, keys: Iterable[bytes]) -> list[bytes | None]:
+        return self._db._multi_get_at(list(keys), self.seq)
+
+    def scan(
+        self,
+        start: bytes | None = None,
+        end: bytes | None = None,
+        *,
+        prefix: bytes | None = None,
+        reverse: bool = False,
+        limit: int | None = None,
+    ) -> Iterator[tuple[bytes, bytes]]:
+        return self._db._scan_at(self.seq, start, end, prefix, reverse, limit)
+
+    def keys(self, *args: Any, **kwargs: Any) -> Iterator[bytes]:
+        return (k for k, _ in self.scan(*args, **kwargs))
+
+    def values(self, *args: Any, **kwargs: Any) -> Iterator[bytes]:
+        return (v for _, v in self.scan(*args, **kwargs))
+
+    def __contains__(self, key: bytes) -> bool:
+        return self.get(key) is not None
+
+    def release(self) -> None:
+        if not self._released:
+            self._released = True
+            self._db._release_snapshot(self.seq)
+
+    def __enter__(self) -> Snapshot:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+class _BatchContext:
+    """`with db.batch() as b:` commits `b` when the block exits normally."""
+
+    def __init__(self, db: DB, sync: bool | None) -> None:
+        self._db = db
+        self._sync = sync
+        self.batch = WriteBatch()
+
+    def __enter__(self) -> WriteBatch:
+        return self.batch
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self._db.write(self.batch, sync=self._sync)
+
+
+class DB:
+    """An open lsmkv store. Make one with `lsmkv.open(path, **options)`."""
+
+    # ------------------------------------------------------------------ opening
+    def __init__(self, path: str | os.PathLike[str], options: Options) -> None:
+        self.path = os.fspath(path)
+        self.options = options
+        self._fs: FileSystem = options.fs if options.fs is not None else OSFileSystem()
+        self._counters = Counters(
+            per_level_bytes_read=[0] * options.num_levels,
+            per_level_bytes_written=[0] * options.num_levels,
+            per_level_probes=[0] * options.num_levels,
+        )
+        self._trace = make_tracer([options.trace, *options.listeners])
+        self._mutex = threading.Lock()
+        self._write_cv = threading.Condition(self._mutex)
+        self._bg_cv = threading.Condition(self._mutex)
+        self._queue: collections.deque[Writer] = collections.deque()
+        self._block_cache = BlockCache(options.block_cache_bytes)
+        self._tables = TableCache(self._fs, self.path, self._block_cache, self._counters)
+        self._versions = VersionSet(self._fs, self.path, options.num_levels)
+        self._settings = TableSettings(
+            block_size_bytes=options.block_size_bytes,
+            bloom_bits_per_key=options.bloom_bits_per_key,
+            compression=options.compression,
+        )
+        self._snapshots: collections.Counter[int] = collections.Counter()
+        self._live_versions: weakref.WeakSet[Version] = weakref.WeakSet()
+        self._pending_outputs: set[int] = set()
+        self._wal: WalWriter | None = None
+        self._lock: FileLock | None = None
+        self._last_seq = 0  # last sequence number assigned
+        self._visible_seq = 0  # last sequence number readers may see
+        self._write_error: Error | None = None  # a failed WAL write/fsync: no more writes
+        self._bg_error: Error | None = None  # a failed flush/compaction
+        self._closed = False
+        self._shutting_down = False
+        self._bg_busy = False
+        self._manual: collections.deque[dict[str, Any]] = collections.deque()
+        self._bg_thread: threading.Thread | None = None
+        self._read_only = options.read_only
+        self._sv: SuperVersion
+        self._open()
+
+    def _open(self) -> None:
+        fs, path, opts = self._fs, self.path, self.options
+        try:
+            if fs.exists(path) and not fs.is_dir(path):
+                raise Error(f"{path}: exists and is not a directory, so it cannot be a store")
+            if not fs.exists(path):
+                if not opts.create_if_missing or opts.read_only:
+                    raise NotFoundError(f"{path}: no store here (create_if_missing=False)")
+                fs.mkdir(path)
+            if not opts.read_only:
+                self._lock = fs.lock(os.path.join(path, filenames.LOCK))
+            try:
+                self._recover()
+            except BaseException:
+                self._release_resources()
+                raise
+        except OSError as e:
+            raise _disk_error(e, f"opening {path}") from e
+        if not self._read_only:
+            self._bg_thread = threading.Thread(
+                target=self._background_loop, name=f"lsmkv-bg:{path}", daemon=True
+            )
+            self._bg_thread.start()
+
+    def _recover(self) -> None:
+        """Load the manifest, replay WALs newer than the last flush, flush what they held,
+        start a new WAL. On return the store holds exactly the acknowledged state."""
+        fs, path, opts = self._fs, self.path, self.options
+        names = fs.listdir(path)
+        versions = self._versions
+        if filenames.CURRENT in names:
+            if opts.error_if_exists:
+                raise Error(f"{path}: a store already exists here (error_if_exists=True)")
+            versions.recover()
+        else:
+            strangers = [n for n in names if n not in (filenames.LOCK,)]
+            if strangers:
+                raise Error(
+                    f"{path}: not an lsmkv store (no CURRENT file, but it holds "
+                    f"{len(strangers)} other entries, e.g. {strangers[0]!r})"
+                )
+            if opts.read_only:
+                raise NotFoundError(f"{path}: no store here")
+            versions.install_new_manifest()
+        # Replay every WAL the manifest does not mark as flushed, oldest first.
+        logs = sorted(
+            num
+            for kind, num in filter(None, map(filenames.parse, names))
+            if kind == "log" and num >= versions.log_number
+        )
+        recovered = Memtable(0)
+        last_seq = versions.last_seq
+        for i, number in enumerate(logs):
+            wal_path = os.path.join(path, filenames.wal_name(number))
+            # Every WAL but the newest was fsync'd in full when the next one started,
+            # so only the newest may have a torn tail.
+            contents = read_wal(
+                fs, wal_path, fully_synced=i < len(logs) - 1, mode=opts.wal_recovery_mode
+            )
+            for seq, kind, key, value in iter_ops(contents):
+                recovered.add(seq, kind, key, value)
+                last_seq = max(last_seq, seq)
+            if self._trace is not None:
+                self._trace(
+                    "recovery.wal_replayed",
+                    file=filenames.wal_name(number),
+                    batches=len(contents.batches),
+                    dropped_tail_bytes=contents.result.dropped_tail_bytes,
+                )
+            if contents.result.stopped_early:
+                break  # point_in_time: nothing after the first damage is replayed
+        self._last_seq = self._visible_seq = last_seq
+        if self._read_only:
+            imms = (recovered,) if recovered.entry_count else ()
+            self._sv = make_super_version(Memtable(0), imms, versions.current)
+            return
+        edit = VersionEdit(last_seq=last_seq)
+        if recovered.entry_count:
+            outputs, _ = write_tables(
+                retain(recovered.iter_all(), [], recovered.fragments, False, RetentionTally()),
+                list(recovered.fragments.tombstones()),
+                self._job_context(),
+                None,
+                "recovery",
+            )
+            edit.added = [(0, f) for f in outputs]
+        # The new WAL's number is recorded before the file exists: a crash in between
+        # leaves no WAL to replay, which is right, since its predecessors' data is now
+        # in the table just written.
+        wal_number = versions.new_file_number()
+        edit.log_number = wal_number
+        versions.log_and_apply(edit)
+        self._pending_outputs.clear()
+        self._wal = WalWriter(fs, os.path.join(path, filenames.wal_name(wal_number)), wal_number)
+        fs.sync_dir(path)
+        self._sv = make_super_version(Memtable(wal_number), (), versions.current)
+        self._live_versions.add(versions.current)
+        self._delete_obsolete_files()
+
+    # --------------------------------------------------------------- utilities
+    def _job_context(self) -> JobContext:
+        return JobContext(
+            fs=self._fs,
+            dirname=self.path,
+            settings=self._settings,
+            open_table=self._tables.get,
+            new_file_number=self._versions.new_file_number,
+            pending_outputs=self._pending_outputs,
+            counters=self._counters,
+            trace=self._trace,
+        )
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ClosedError(f"{self.path}: the store is closed")
+
+    def _check_writable(self) -> None:
+        if self._closed:
+            raise ClosedError(f"{self.path}: the store is closed")
+        if self._read_only:
+            raise ReadOnlyError(f"{self.path}: the store was opened read-only")
+        if self._write_error is not None:
+            raise DiskError(
+                f"{self.path}: writes are refused after an earlier WAL failure "
+                f"({self._write_error}); reopen the store",
+                getattr(self._write_error, "errno", None),
+            )
+        if self._bg_error is not None:
+            raise DiskError(
+                f"{self.path}: writes are refused after a background error "
+                f"({self._bg_error}); reopen the store",
+                getattr(self._bg_error, "errno", None),
+            )
+
+    # ------------------------------------------------------------------ writes
+    def put(self, key: bytes, value: bytes, sync: bool | None = None) -> None:
+        """Store `value` under `key`.
+
+        Durability: with sync (the default, `Options.sync`) the write is in the WAL and
+        fsync'd before this returns: it survives kill -9 and power loss. With
+        `sync=False` it survives a process crash but not a power loss.
+        Cost: one WAL record (one `os.write`, shared with concurrent writers), one
+        fsync if sync, one memtable insert.
+
+        >>> db.put(b"apple", b"red")
+        """
+        if type(key) is not bytes or len(key) > 65536:
+            key = check_key(key)
+        if type(value) is not bytes or len(value) > 67108864:
+            value = check_value(value)
+        self._commit(
+            Writer(
+                OP.pack(KIND_PUT, len(key), len(value)) + key + value,
+                ((KIND_PUT, key, value),),
+                self.options.sync if sync is None else sync,
+                len(key) + len(value),
+            )
+        )
+
+    def delete(self, key: bytes, sync: bool | None = None) -> None:
+        """Write a tombstone for `key` (never an error if it is absent). Same cost and
+        durability as `put`. The old value stays on disk until compaction drops it."""
+        key = check_key(key)
+        self._commit(
+            Writer(
+                OP.pack(KIND_DELETE, len(key), 0) + key,
+                ((KIND_DELETE, key, b""),),
+                self.options.sync if sync is None else sync,
+                len(key),
+            )
+        )
+
+    def delete_range(self, start: bytes, end: bytes, sync: bool | None = None) -> None:
+        """Delete every key in [start, end) with ONE range tombstone record, whatever the
+        number of keys. Same cost and durability as `put`."""
+        b = WriteBatch()
+        b.delete_range(start, end)
+        if len(b):
+            self.write(b, sync=sync)
+
+    def write(self, batch: WriteBatch, sync: bool | None = None) -> None:
+        """Commit a batch atomically: one WAL record, so after any crash all of it or
+        none of it is visible. Cost: one WAL record and (if sync) one fsync."""
+        if not isinstance(batch, WriteBatch):
+            raise TypeError(f"batch must be a lsmkv.WriteBatch, got {type(batch).__name__}")
+        if not len(batch):
+            self._check_writable()
+            return
+        self._commit(
+            Writer(
+                batch.body(),
+                list(batch.ops),
+                self.options.sync if sync is None else sync,
+                batch.user_bytes,
+            )
+        )
+
+    def batch(self, sync: bool | None = None) -> _BatchContext:
+        """`with db.batch() as b: b.put(...)`: committed atomically when the block exits
+        normally, discarded if it raises."""
+        self._check_open()
+        return _BatchContext(self, sync)
+
+    def _commit(self, w: Writer) -> None:
+        """Join the write queue; lead a group commit or wait for the leader to do ours."""
+        with self._mutex:
+            queue = self._queue
+            queue.append(w)
+            while not w.done and queue[0] is not w:
+                self._write_cv.wait()
+            if w.done:
+                if w.error is not None:
+                    raise w.error
+                return
+            # This writer leads the next group.
+            try:
+                self._check_writable()
+                self._make_room(force_switch=w.switch)
+            except BaseException:
+                queue.popleft()
+                self._write_cv.notify_all()
+                raise
+            if w.switch:
+                queue.popleft()
+                w.done = True
+                self._write_cv.notify_all()
+                return
+            group = take_group(queue, w)
+            seq = self._last_seq + 1
+            for member in group:
+                member.seq = seq
+                seq += member.count
+            last = seq - 1
+            self._last_seq = last
+            wal = self._wal
+            mem = self._sv.mem
+        assert wal is not None
+        error: Error | None = None
+        tr = self._trace
+        try:
+            framed = b"".join(
+                [wal.frame(BATCH_HEADER.pack(m.seq, m.count) + m.body) for m in group]
+            )
+            wal.write(framed)
+            if tr is not None:
+                tr(
+                    "wal.append",
+                    file=filenames.wal_name(wal.number),
+                    offset=wal.offset - len(framed),
+                    bytes=len(framed),
+                    records=len(group),
+                    first_seq=group[0].seq,
+                    last_seq=last,
+                )
+            synced = False
+            for member in group:
+                if member.sync:
+                    wal.sync()
+                    synced = True
+                    break
+            if synced and tr is not None:
+                tr("wal.fsync", file=filenames.wal_name(wal.number), durable_offset=wal.offset)
+        except OSError as e:
+            # Why no retry: after a failed fsync the kernel may have dropped the dirty
+            # pages and will report success next time; a retried fsync proves nothing.
+            error = _disk_error(e, f"writing the WAL of {self.path}")
+        if error is None:
+            for member in group:
+                seq = member.seq
+                for kind, key, value in member.ops:
+                    mem.add(seq, kind, key, value)
+                    if tr is not None:
+                        tr(
+                            "memtable.insert",
+                            seq=seq,
+                            kind=kind,
+                            key=key.hex(),
+                            value=value.hex() if kind != KIND_DELETE else None,
+                            memtable_entries=len(mem),
+                            memtable_bytes=mem.approx_bytes,
+                        )
+                    seq += 1
+        c = self._counters
+        with self._mutex:
+            if error is not None:
+                self._write_error = error
+            else:
+                self._visible_seq = last
+                c.write_groups += 1
+                c.wal_bytes_written += len(framed)
+                if synced:
+                    c.wal_syncs += 1
+            for member in group:
+                queue.popleft()
+                member.done = True
+                member.error = error
+                if error is None:
+                    c.writes += 1
+                    c.write_ops += member.count
+                    c.user_bytes_written += member.user_bytes
+            self._write_cv.notify_all()
+        if error is not None:
+            raise error
+
+    def _make_room(self, force_switch: bool) -> None:
+        """Called by the leader with the mutex held: switch to a new memtable when the
+        current one is full, waiting (stalling) while too much work is pending."""
+        opts = self.options
+        delayed = False
+        stalled_since = 0.0
+        try:
+            while True:
+                self._check_writable()
+                sv = self._sv
+                l0 = len(sv.version.levels[0])
+                if (
+                    not delayed
+                    and not force_switch
+                    and opts.background_compaction
+                    and l0 >= opts.level0_slowdown_trigger
+                ):
+                    # Delay each write by 1 ms (once) rather than stop: spreads the
+                    # waiting over many writes instead of a long stall for one.
+                    delayed = True
+                    self._counters.stall_count += 1
+                    t0 = time.monotonic()
+                    self._bg_cv.wait(0.001)
+                    self._counters.stall_seconds += time.monotonic() - t0
+                    continue
+                if not force_switch and sv.mem.approx_bytes < opts.memtable_bytes:
+                    return
+                if force_switch and sv.mem.entry_count == 0:
+                    return
+                if len(sv.imms) >= opts.max_immutable_memtables or (
+                    opts.background_compaction and l0 >= opts.level0_stop_trigger
+                ):
+                    if not stalled_since:
+                        stalled_since = time.monotonic()
+                        self._counters.stall_count += 1
+                        if self._trace is not None:
+                            self._trace(
+                                "stall.begin", immutable_memtables=len(sv.imms), level0_files=l0
+                            )
+                    self._bg_cv.notify_all()
+                    self._bg_cv.wait(1.0)
+                    continue
+                self._switch_memtable()
+                return
+        finally:
+            if stalled_since:
+                self._counters.stall_seconds += time.monotonic() - stalled_since
+                if self._trace is not None:
+                    self._trace("stall.end", seconds=round(time.monotonic() - stalled_since, 6))
+
+    def _switch_memtable(self) -> None:
+        """The active memtable becomes immutable and a new WAL starts (mutex held)."""
+        old_wal = self._wal
+        assert old_wal is not None
+        number = self._versions.new_file_number()
+        try:
+            # Sync the old WAL in full first: recovery may then treat every WAL but the
+            # newest as complete, so damage in one of them is corruption, not a torn tail.
+            old_wal.sync()
+            new_wal = WalWriter(
+                self._fs, os.path.join(self.path, filenames.wal_name(number)), number
+            )
+            # The new WAL's directory entry must be durable before a synced write in it
+            # is acknowledged, or a power loss could take the whole file away.
+            self._fs.sync_dir(self.path)
+        except OSError as e:
+            self._write_error = _disk_error(e, f"starting a new WAL in {self.path}")
+            raise self._write_error from e
+        old_wal.close()
+        self._wal = new_wal
+        sv = self._sv
+        self._sv = make_super_version(Memtable(number), (sv.mem, *sv.imms), sv.version)
+        if self._trace is not None:
+            self._trace(
+                "memtable.switch",
+                new_wal=filenames.wal_name(number),
+                immutable_entries=sv.mem.entry_count,
+                immutable_memtables=len(sv.imms) + 1,
+            )
+        self._bg_cv.notify_all()
+
+    # ------------------------------------------------------------------- reads
+    def get(self, key: bytes, default: T | None = None) -> bytes | T | None:
+        """The value of `key`, or `default` (None) if it was never written or is deleted.
+
+        Cost: memtable dict lookups, then O(L0 files + levels) table checks, each
+        skipped by key range or bloom filter when it cannot hold the key; a table that
+        may hold it costs one (usually cached) block search.
+
+        >>> db.get(b"apple")
+        b'red'
+        """
+        if type(key) is not bytes:
+            key = check_key(key)
+        if self._closed:
+            self._check_open()
+        if self._trace is not None:
+            return self._traced_get(key, self._visible_seq, default)
+        c = self._counters
+        c.gets += 1
+        entry = read_path.lookup(self._sv, key, self._visible_seq, self._tables, c)
+        if entry is not None and entry[2] == KIND_PUT:
+            c.gets_found += 1
+            value: bytes = entry[3]
+            return value
+        return default
+
+    def _get_at(self, key: bytes, seq: int, default: T | None) -> bytes | T | None:
+        key = check_key(key)
+        self._check_open()
+        if self._trace is not None:
+            return self._traced_get(key, seq, default)
+        c = self._counters
+        c.gets += 1
+        entry = read_path.lookup(self._sv, key, seq, self._tables, c)
+        if entry is not None and entry[2] == KIND_PUT:
+            c.gets_found += 1
+            result: bytes = entry[3]
+            return result
+        return default
+
+    def _traced_get(self, key: bytes, seq: int, default: T | None) -> bytes | T | None:
+        self._counters.gets += 1
+        entry, report = read_path.walk(self._sv, key, seq, self._tables)
+        assert self._trace is not None
+        self._trace("get", **report)
+        if entry is not None and entry[2] == KIND_PUT:
+            self._counters.gets_found += 1
+            found: bytes = entry[3]
+            return found
+        return default
+
+    def multi_get(self, keys: Iterable[bytes]) -> list[bytes | None]:
+        """The values of several keys, all read at one point in time."""
+        self._check_open()
+        return self._multi_get_at(list(keys), self._visible_seq)
+
+    def _multi_get_at(self, keys: list[bytes], seq: int) -> list[bytes | None]:
+        sv = self._sv
+        c = self._counters
+        tables = self._tables
+        out: list[bytes | None] = []
+        for key in keys:
+            if type(key) is not bytes:
+                key = check_key(key)
+            c.gets += 1
+            entry = read_path.lookup(sv, key, seq, tables, c)
+            if entry is not None and entry[2] == KIND_PUT:
+                c.gets_found += 1
+                out.append(entry[3])
+            else:
+                out.append(None)
+        return out
+
+    def __contains__(self, key: object) -> bool:
+        return self.get(key) is not None  # type: ignore[arg-type]
+
+    def __getitem__(self, key: bytes) -> bytes:
+        value = self.get(key)
+        if value is None:
+            raise KeyError(key)
+        return value
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        self.put(key, value)
+
+    def __delitem__(self, key: bytes) -> None:
+        self.delete(key)
+
+    # --------------------------------------------------------------- iteration
+    def scan(
+        self,
+        start: bytes | None = None,
+        end: bytes | None = None,
+        *,
+        prefix: bytes | None = None,
+        reverse: bool = False,
+        limit: int | None = None,
+    ) -> Iterator[tuple[bytes, bytes]]:
+        """`(key, value)` pairs with start <= key < end (or with `prefix`), ascending
+        (descending with `reverse=True`), as of this call: later writes are not seen.
+
+        Cost: a merge of one source per memtable, per L0 table and per deeper level;
+        O(1) Python steps per entry visited, including the tombstones and shadowed
+        versions stepped over (counted in `stats()`).
+        """
+        self._check_open()
+        return self._scan_at(self._visible_seq, start, end, prefix, reverse, limit)
+
+    def keys(self, *args: Any, **kwargs: Any) -> Iterator[bytes]:
+        return (k for k, _ in self.scan(*args, **kwargs))
+
+    def values(self, *args: Any, **kwargs: Any) -> Iterator[bytes]:
+        return (v for _, v in self.scan(*args, **kwargs))
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self.keys()
+
+    def _scan_at(
+        self,
+        read_seq: int,
+        start: bytes | None,
+        end: bytes | None,
+        prefix: bytes | None,
+        reverse: bool,
+        limit: int | None,
+    ) -> Iterator[tuple[bytes, bytes]]:
+        self._check_open()
+        if start is not None:
+            start = check_key(start, "start")
+        if end is not None:
+            end = check_key(end, "end")
+        if prefix is not None:
+            prefix = check_key(prefix, "prefix")
+            p_end = prefix_end(prefix)
+            start = prefix if start is None or start < prefix else start
+            end = p_end if end is None or (p_end is not None and p_end < end) else end
+        if limit is not None and (not isinstance(limit, int) or limit < 0):
+            raise ValueError(f"limit must be a non-negative int, got {limit!r}")
+        sv = self._sv  # captured now: the iterator reads the store as of this moment
+        sources, fragments = self._sources(sv, read_seq, start, end, reverse)
+        self._counters.iterators += 1
+        return self._iterate(sources, fragments, read_seq, reverse, limit)
+
+    def _sources(
+        self,
+        sv: SuperVersion,
+        read_seq: int,
+        start: bytes | None,
+        end: bytes | None,
+        reverse: bool,
+    ) -> tuple[list[Iterator[Any]], Fragments]:
+        sources: list[Iterator[Any]] = []
+        frags: list[Fragments] = []
+        if start is not None and end is not None and start >= end:
+            return [], Fragments(())
+        for mem in (sv.mem, *sv.imms):
+            sources.append(mem.iter_latest(read_seq, start, end, reverse))
+            if mem.range_tombstones:
+                frags.append(mem.fragments)
+        version = sv.version
+        hi = end  # inclusive bound for the overlap test is fine: over-approximates
+        for level, files in enumerate(version.levels):
+            chosen = version.overlapping(level, start, hi) if files else []
+            if not chosen:
+                continue
+            readers = [self._tables.get(f.number) for f in chosen]
+            frags.extend(r.fragments for r in readers if r.fragments)
+            if level == 0:
+                for f, r in zip(chosen, readers, strict=True):
+                    it = r.iter_entries(start, end, reverse)
+                    sources.append(visible(it, read_seq) if f.largest_seq > read_seq else it)
+            else:
+                ordered = list(zip(chosen, readers, strict=True))
+                if reverse:
+                    ordered.reverse()
+                needs_filter = any(f.largest_seq > read_seq for f, _ in ordered)
+                parts = (r.iter_entries(start, end, reverse) for _, r in ordered)
+                it = concat(parts)
+                sources.append(visible(it, read_seq) if needs_filter else it)
+        return sources, read_path.visible_fragments(frags, read_seq, start, end)
+
+    def _iterate(
+        self,
+        sources: list[Iterator[Any]],
+        fragments: Fragments,
+        read_seq: int,
+        reverse: bool,
+        limit: int | None,
+    ) -> Iterator[tuple[bytes, bytes]]:
+        tally = ScanTally()
+        try:
+            if limit == 0:
+                return
+            merged = merge(sources, reverse)
+            for produced, item in enumerate(
+                user_entries(merged, fragments, read_seq, reverse, tally), 1
+            ):
+                yield item
+                if limit is not None and produced >= limit:
+                    return
+        finally:
+            c = self._counters
+            c.iterator_entries += tally.returned
+            c.tombstones_skipped += tally.tombstones
+            c.range_deleted_skipped += tally.range_deleted
+            c.shadowed_skipped += tally.shadowed
+
+    # --------------------------------------------------------------- snapshots
+    def snapshot(self) -> Snapshot:
+        """A point-in-time read view; release it (or use `with`) when done."""
+        with self._mutex:
+            self._check_open()
+            seq = self._visible_seq
+            self._snapshots[seq] += 1
+        return Snapshot(self, seq)
+
+    def _release_snapshot(self, seq: int) -> None:
+        with self._mutex:
+            self._snapshots[seq] -= 1
+            if self._snapshots[seq] <= 0:
+                del self._snapshots[seq]
+
+    def _snapshot_list(self) -> list[int]:
+        with self._mutex:
+            return sorted(self._snapshots)
+
+    # ------------------------------------------------------------- maintenance
+    def flush(self) -> None:
+        """Turn the memtable into a level-0 SSTable now, and wait until it is written."""
+        self._check_writable()
+        w = Writer(b"", (), False, 0)
+        w.switch = True
+        self._commit(w)
+        with self._mutex:
+            while self._sv.imms and self._bg_error is None and not self._closed:
+                self._bg_cv.notify_all()
+                self._bg_cv.wait(0.5)
+            if self._bg_error is not None:
+                raise self._bg_error
+
+    def compact(self, start: bytes | None = None, end: bytes | None = None) -> None:
+        """Compact the tables overlapping [start, end] (everything by default) down to
+        the bottom level, dropping shadowed versions and every tombstone no open
+        snapshot needs. Flushes the memtable first. Blocks until done."""
+        if start is not None:
+            start = check_key(start, "start")
+        if end is not None:
+            end = check_key(end, "end")
+        self.flush()
+        request: dict[str, Any] = {"start": start, "end": end, "done": False, "error": None}
+        with self._mutex:
+            self._manual.append(request)
+            self._bg_cv.notify_all()
+            while not request["done"]:
+                if self._closed and self._bg_thread is None:
+                    raise ClosedError(f"{self.path}: the store is closed")
+                self._bg_cv.wait(0.5)
+        if request["error"] is not None:
+            raise request["error"]
+
+    # -------------------------------------------------------- background work
+    def _background_loop(self) -> None:
+        with self._mutex:
+            while True:
+                job = None
+                while not self._shutting_down:
+                    if self._bg_error is None:
+                        job = self._next_job()
+                        if job is not None:
+                            break
+                    self._fail_manual_requests_if_errored()
+                    self._bg_cv.wait()
+                if self._shutting_down:
+                    for request in self._manual:
+                        request["done"] = True
+                        request["error"] = ClosedError(f"{self.path}: the store was closed")
+                    self._manual.clear()
+                    self._bg_cv.notify_all()
+                    return
+                self._bg_busy = True
+                assert job is not None
+                self._mutex.release()
+                try:
+                    job()
+                except Error as e:
+                    self._mutex.acquire()
+                    self._set_bg_error(e)
+                    self._mutex.release()
+                except OSError as e:
+                    self._mutex.acquire()
+                    self._set_bg_error(_disk_error(e, "background work"))
+                    self._mutex.release()
+                finally:
+                    self._mutex.acquire()
+                    self._bg_busy = False
+                    self._bg_cv.notify_all()
+                    self._write_cv.notify_all()
+
+    def _set_bg_error(self, e: Error) -> None:
+        # Why stop rather than retry: a half-written flush or compaction is cleaned up,
+        # but the cause (full disk, failing device) is not; carrying on would pile up
+        # memtables. RocksDB does the same: the store turns read-only until reopened.
+        self._bg_error = e
+        if self._trace is not None:
+            self._trace("background.error", message=str(e))
+
+    def _fail_manual_requests_if_errored(self) -> None:
+        if self._bg_error is not None and self._manual:
+            for request in self._manual:
+                request["done"] = True
+                request["error"] = self._bg_error
+            self._manual.clear()
+            self._bg_cv.notify_all()
+
+    def _next_job(self) -> Any:
+        """The next piece of background work, or None (mutex held)."""
+        sv = self._sv
+        if sv.imms:
+            return self._flush_oldest
+        if self._manual:
+            request = self._manual.popleft()
+            return lambda: self._run_manual(request)
+        if self.options.background_compaction:
+            c = picker.pick(self._versions.current, self.options, self._versions.compact_pointers)
+            if c is not None:
+                return lambda: self._run_compaction(c)
+        return None
+
+    def _flush_oldest(self) -> None:
+        """Write the oldest immutable memtable to a level-0 table (mutex released)."""
+        with self._mutex:
+            sv = self._sv
+            imm = sv.imms[-1]
+            next_log = sv.imms[-2].log_number if len(sv.imms) > 1 else sv.mem.log_number
+        snapshots = self._snapshot_list()
+        tr = self._trace
+        t0 = time.monotonic()
+        if tr is not None:
+            tr(
+                "flush.begin",
+                entries=imm.entry_count,
+                bytes=imm.approx_bytes,
+                wal=filenames.wal_name(imm.log_number),
+            )
+        tally = RetentionTally()
+        fragments = imm.fragments
+        outputs, written = write_tables(
+            retain(imm.iter_all(), snapshots, fragments, False, tally),
+            list(fragments.tombstones()),
+            self._job_context(),
+            None,
+            "flush",
+        )
+        edit = VersionEdit(
+            log_number=next_log, last_seq=imm.last_seq, added=[(0, f) for f in outputs]
+        )
+        try:
+            self._versions.log_and_apply(edit)
+        finally:
+            self._pending_outputs.difference_update(f.number for f in outputs)
+        c = self._counters
+        c.flushes += 1
+        c.flush_bytes_written += written
+        c.per_level_bytes_written[0] += written
+        with self._mutex:
+            sv = self._sv
+            imms = tuple(m for m in sv.imms if m is not imm)
+            self._install(make_super_version(sv.mem, imms, self._versions.current))
+        if tr is not None:
+            tr(
+                "flush.end",
+                files=[filenames.table_name(f.number) for f in outputs],
+                bytes=written,
+                dropped_versions=tally.shadowed_dropped,
+                seconds=round(time.monotonic() - t0, 6),
+            )
+        self._delete_obsolete_files()
+
+    def _install(self, sv: SuperVersion) -> None:
+        self._sv = sv
+        self._live_versions.add(sv.version)
+
+    def _run_compaction(self, c: picker.Compaction) -> None:
+        snapshots = self._snapshot_list()
+        version = self._versions.current
+        tr = self._trace
+        if tr is not None:
+            tr(
+                "compaction.begin",
+                reason=c.reason,
+                level=c.level,
+                output_level=c.output_level,
+                inputs=[
+                    {
+                        "level": lvl,
+                        "file": filenames.table_name(f.number),
+                        "size": f.size,
+                        "entries": f.entries,
+                        "tombstones": f.point_deletes + f.range_deletes,
+                    }
+                    for lvl, f in c.all_inputs
+                ],
+            )
+        edit, result = run_compaction(
+            c, version, snapshots, self._job_context(), self.options.target_file_bytes
+        )
+        try:
+            self._versions.log_and_apply(edit)
+        finally:
+            self._pending_outputs.difference_update(f.number for f in result.outputs)
+        counters = self._counters
+        counters.compactions += 1
+        counters.compaction_bytes_read += result.bytes_read
+        counters.compaction_bytes_written += result.bytes_written
+        counters.compaction_seconds += result.seconds
+        for level, f in c.all_inputs:
+            counters.per_level_bytes_read[level] += f.size
+        counters.per_level_bytes_written[c.output_level] += result.bytes_written
+        with self._mutex:
+            sv = self._sv
+            self._install(make_super_version(sv.mem, sv.imms, self._versions.current))
+        if tr is not None:
+            tr(
+                "compaction.end",
+                reason=c.reason,
+                output_level=c.output_level,
+                outputs=[
+                    {
+                        "file": filenames.table_name(f.number),
+                        "size": f.size,
+                        "entries": f.entries,
+                        "tombstones": f.point_deletes + f.range_deletes,
+                    }
+                    for f in result.outputs
+                ],
+                bytes_read=result.bytes_read,
+                bytes_written=result.bytes_written,
+                tombstones_dropped=result.tally.tombstones_dropped,
+                range_tombstones_dropped=result.tally.range_tombstones_dropped,
+                shadowed_dropped=result.tally.shadowed_dropped,
+                range_covered_dropped=result.tally.range_covered_dropped,
+                seconds=round(result.seconds, 6),
+            )
+        self._delete_obsolete_files()
+
+    def _run_manual(self, request: dict[str, Any]) -> None:
+        lo, hi = request["start"], request["end"]
+        try:
+            steps = picker.manual_steps(self._versions.current, lo, hi)
+            for level in steps:
+                c = picker.manual_compaction(self._versions.current, level, lo, hi)
+                if c is not None:
+                    self._run_compaction(c)
+            bottom = (steps[-1] + 1) if steps else 1
+            for c in picker.bottom_rewrites(self._versions.current, bottom, lo, hi):
+                self._run_compaction(c)
+        except BaseException as e:
+            with self._mutex:
+                request["done"] = True
+                request["error"] = e
+                self._bg_cv.notify_all()
+            raise
+        with self._mutex:
+            request["done"] = True
+            self._bg_cv.notify_all()
+
+    def _delete_obsolete_files(self) -> None:
+        """Delete files that no durable manifest and no live reader still needs."""
+        versions = self._versions
+        live_tables = set(versions.current.file_numbers())
+        for version in list(self._live_versions):
+            live_tables |= version.file_numbers()
+        live_tables |= self._pending_outputs
+        with self._mutex:
+            sv = self._sv
+            live_logs = {sv.mem.log_number, *(m.log_number for m in sv.imms)}
+        try:
+            names = self._fs.listdir(self.path)
+        except OSError:
+            return
+        for name in names:
+            parsed = filenames.parse(name)
+            if parsed is None:
+                continue
+            kind, number = parsed
+            if kind == "sst":
+                obsolete = number not in live_tables
+            elif kind == "log":
+                obsolete = number < versions.log_number and number not in live_logs
+            else:
+                obsolete = number != versions.manifest_number
+            if not obsolete:
+                continue
+            try:
+                self._fs.remove(os.path.join(self.path, name))
+            except OSError:
+                continue  # retried at the next sweep; an extra file is harmless
+            if kind == "sst":
+                self._tables.evict(number)
+            if self._trace is not None:
+                self._trace("file.deleted", file=name)
+
+    # ------------------------------------------------------------------- stats
+    def stats(self) -> dict[str, Any]:
+        """Plain, JSON-serialisable figures about the store (see docs/stats.md)."""
+        self._check_open()
+        sv = self._sv
+        version = sv.version
+        c = self._counters.snapshot()
+        levels = []
+        for level, files in enumerate(version.levels):
+            levels.append(
+                {
+                    "level": level,
+                    "files": len(files),
+                    "bytes": sum(f.size for f in files),
+                    "entries": sum(f.entries for f in files),
+                    "tombstones": sum(f.point_deletes for f in files),
+                    "range_tombstones": sum(f.range_deletes for f in files),
+                    "smallest_key": min((f.smallest for f in files), default=b"").hex(),
+                    "largest_key": max((f.largest for f in files), default=b"").hex(),
+                    "target_bytes": self.options.level_target_bytes(level) if level else None,
+                }
+            )
+        gets = int(c["gets"])  # type: ignore[call-overload]
+        user_bytes = int(c["user_bytes_written"])  # type: ignore[call-overload]
+        disk_written = (
+            int(c["wal_bytes_written"])  # type: ignore[call-overload]
+            + int(c["flush_bytes_written"])  # type: ignore[call-overload]
+            + int(c["compaction_bytes_written"])  # type: ignore[call-overload]
+        )
+        mems = (sv.mem, *sv.imms)
+        return {
+            "levels": levels,
+            "memtable": {
+                "entries": sv.mem.entry_count,
+                "bytes": sv.mem.approx_bytes,
+                "range_tombstones": len(sv.mem.range_tombstones),
+            },
+            "immutable_memtables": len(sv.imms),
+            "memtable_entries": sum(m.entry_count for m in mems),
+            "memtable_bytes": sum(m.approx_bytes for m in mems),
+            "wal_bytes": self._wal.offset if self._wal is not None else 0,
+            "last_sequence": self._visible_seq,
+            "snapshots": sum(self._snapshots.values()),
+            "counters": c,
+            "gets": gets,
+            "sstables_probed": c["tables_probed"],
+            "bloom_skips": c["bloom_skips"],
+            "bloom_false_positives": c["bloom_false_positives"],
+            "tombstones_skipped": c["tombstones_skipped"],
+            "flush_bytes_written": c["flush_bytes_written"],
+            "compaction_bytes_written": c["compaction_bytes_written"],
+            "read_amplification": (int(c["tables_probed"]) / gets)  # type: ignore[call-overload]
+            if gets
+            else 0.0,
+            "write_amplification": (disk_written / user_bytes) if user_bytes else 0.0,
+            "background_error": None if self._bg_error is None else str(self._bg_error),
+            "write_error": None if self._write_error is None else str(self._write_error),
+        }
+
+    # ----------------------------------------------------------------- closing
+    def close(self) -> None:
+        """Stop background work, sync and close files, release the lock. Idempotent."""
+        with self._mutex:
+            if self._closed:
+                return
+            self._closed = True
+            while self._queue:
+                self._write_cv.wait(0.1)
+            self._shutting_down = True
+            self._bg_cv.notify_all()
+        if self._bg_thread is not None:
+            self._bg_thread.join()
+            self._bg_thread = None
+        if self._wal is not None and self._write_error is None:
+            try:
+                self._wal.sync()  # a clean close makes sync=False writes durable too
+            except OSError:
+                pass
+        self._release_resources()
+
+    def _release_resources(self) -> None:
+        if self._wal is not None:
+            try:
+                self._wal.close()
+            except OSError:
+                pass
+            self._wal = None
+        self._versions.close()
+        self._tables.close()
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+        self._closed = True
+
+    def __enter__(self) -> DB:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else ("read-only" if self._read_only else "open")
+        return f"<lsmkv.DB {self.path!r} {state}>"
+
+
+def open(path: str | os.PathLike[str], **options: Any) -> DB:
+    """Open (creating if missing) the store at `path`.
+
+    Raises:
+        TypeError: an unknown option (named) or a path that is not str/PathLike.
+        LockError: the store is already open for writing, here or in another process.
+        NotFoundError: no store and `create_if_missing=False` (or `read_only=True`).
+        CorruptionError: the manifest or a WAL is damaged (file and offset named).
+        DiskError: the operating system refused an operation (errno attached).
+    """
+    if not isinstance(path, str | os.PathLike):
+        raise TypeError(f"path must be str or os.PathLike, got {type(path).__name__}")
+    return DB(path, make_options(options))

@@ -1,0 +1,1 @@
+"""Composable iterators: sources of internal entries, merged, then made user-facing."""

@@ -1,0 +1,1 @@
+"""The version set: which SSTables are live, at which level, recorded in the manifest."""

@@ -1,0 +1,89 @@
+"""Range tombstones: `delete_range(start, end)` as one record, and how reads consult them.
+
+A range tombstone `[start, end)#seq` deletes every version of every key in the range
+whose sequence number is below `seq`. Tombstones may overlap, so readers use them
+*fragmented* (as Pebble's keyspan does): the key space is cut at every start and end,
+giving non-overlapping spans, each carrying the sequence numbers of all tombstones that
+cover it, newest first. A lookup is then one binary search.
+
+    tombstones  [b, f)#9   [d, h)#5
+    fragments   [b, d){9}  [d, f){9, 5}  [f, h){5}
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Iterable, Iterator
+
+RangeTombstone = tuple[bytes, bytes, int]  # (start, end, seq)
+
+
+class Fragments:
+    """Non-overlapping spans of range tombstones, sorted by start.
+
+    Cost: building is O(t log t + f) for t tombstones and f fragment-seq pairs;
+    `covering_seq` is one `bisect` plus a scan of that span's seqs.
+    """
+
+    __slots__ = ("ends", "seqs", "starts")
+
+    def __init__(self, tombstones: Iterable[RangeTombstone]) -> None:
+        tombs = [t for t in tombstones if t[0] < t[1]]
+        bounds = sorted({b for s, e, _ in tombs for b in (s, e)})
+        index = {b: i for i, b in enumerate(bounds)}
+        covering: list[list[int]] = [[] for _ in range(max(len(bounds) - 1, 0))]
+        for start, end, seq in tombs:
+            for i in range(index[start], index[end]):
+                covering[i].append(seq)
+        self.starts: list[bytes] = []
+        self.ends: list[bytes] = []
+        self.seqs: list[tuple[int, ...]] = []
+        for i, seqs in enumerate(covering):
+            if seqs:
+                self.starts.append(bounds[i])
+                self.ends.append(bounds[i + 1])
+                self.seqs.append(tuple(sorted(set(seqs), reverse=True)))
+
+    def __bool__(self) -> bool:
+        return bool(self.starts)
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def covering_seq(self, key: bytes, read_seq: int) -> int:
+        """The newest seq <= read_seq of a tombstone covering `key`, or 0 if none."""
+        i = bisect_right(self.starts, key) - 1
+        if i < 0 or key >= self.ends[i]:
+            return 0
+        for seq in self.seqs[i]:
+            if seq <= read_seq:
+                return seq
+        return 0
+
+    def span_at(self, key: bytes) -> int:
+        """Index of the fragment containing `key`, or -1."""
+        i = bisect_right(self.starts, key) - 1
+        if i < 0 or key >= self.ends[i]:
+            return -1
+        return i
+
+    def tombstones(self) -> Iterator[RangeTombstone]:
+        """Each fragment once per seq, sorted by (start, seq descending): the on-disk order."""
+        for start, end, seqs in zip(self.starts, self.ends, self.seqs, strict=True):
+            for seq in seqs:
+                yield start, end, seq
+
+    def visible(self, read_seq: int) -> Fragments:
+        """The fragments as seen by a reader at `read_seq`."""
+        return Fragments(t for t in self.tombstones() if t[2] <= read_seq)
+
+    def check(self) -> None:
+        """Assert the invariants: sorted, non-overlapping, non-empty spans, seqs descending."""
+        for i, (s, e, seqs) in enumerate(zip(self.starts, self.ends, self.seqs, strict=True)):
+            assert s < e, f"empty fragment {s!r}..{e!r}"
+            assert seqs and list(seqs) == sorted(set(seqs), reverse=True)
+            if i:
+                assert self.ends[i - 1] <= s, "fragments overlap"
+
+
+EMPTY = Fragments(())

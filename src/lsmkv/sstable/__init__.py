@@ -1,0 +1,1 @@
+"""Sorted string tables: immutable, sorted, checksummed files (docs/format/sstable.md)."""

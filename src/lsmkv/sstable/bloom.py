@@ -1,0 +1,92 @@
+"""Bloom filters: one per SSTable, over its user keys, so a get can skip a table that
+cannot hold the key without reading any data block.
+
+Filter block payload:
+
+    +--------+-----------------------------+
+    | k  u8  | bit array (m bits, m/8 B)   |   bit i is byte i>>3, mask 1 << (i & 7)
+    +--------+-----------------------------+
+
+Hashing: zlib's crc32 of the key, stable across processes and machines (Python's
+`hash()` is salted per process, so it cannot be stored) and computed in C. Two 32-bit
+hashes come from it through the murmur3 finaliser, h1 = fmix(c) and h2 = fmix(c ^ φ) | 1,
+and the k probe positions are (h1 + i*h2) mod m (Kirsch and Mitzenmacher's double
+hashing): one crc32 per lookup, whatever k is, and computed once per get for all tables.
+A first version that derived h2 by rotating h1 (and wrapped at 32 bits) measured 1.3% at
+10 bits/key instead of the theoretical 0.82%; this one measures 0.84%.
+
+With b bits per key the best k is b*ln2, and the false-positive rate is about
+(1 - e^(-k/b))^k: 0.82% at b = 10 (k = 7).
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+
+
+def _fmix(h: int) -> int:
+    h ^= h >> 16
+    h = (h * 0x85EBCA6B) & 0xFFFFFFFF
+    h ^= h >> 13
+    h = (h * 0xC2B2AE35) & 0xFFFFFFFF
+    return h ^ (h >> 16)
+
+
+def bloom_hash(key: bytes) -> tuple[int, int]:
+    """`(h1, h2)` of a key: compute once, probe any number of filters with it."""
+    c = zlib.crc32(key)
+    return _fmix(c), _fmix(c ^ 0x9E3779B9) | 1
+
+
+def probes_for(bits_per_key: int) -> int:
+    """k = round(b * ln 2), clamped to [1, 30]."""
+    return max(1, min(30, round(bits_per_key * math.log(2))))
+
+
+def theoretical_fp_rate(bits_per_key: int) -> float:
+    k = probes_for(bits_per_key)
+    return float((1.0 - math.exp(-k / bits_per_key)) ** k)
+
+
+def build_filter(hashes: list[tuple[int, int]], bits_per_key: int) -> bytes:
+    """The filter payload for the given key hashes. Cost: O(n * k)."""
+    k = probes_for(bits_per_key)
+    # At least 64 bits, so tiny tables do not get an absurdly high false-positive rate.
+    nbytes = (max(64, len(hashes) * bits_per_key) + 7) // 8
+    nbits = nbytes * 8
+    bits = bytearray(nbytes)
+    for h, step in hashes:
+        for _ in range(k):
+            pos = h % nbits
+            bits[pos >> 3] |= 1 << (pos & 7)
+            h += step
+    return bytes((k,)) + bytes(bits)
+
+
+class BloomFilter:
+    """A decoded filter block. `may_contain` answers False only if the key is absent."""
+
+    __slots__ = ("_bits", "_k", "_nbits")
+
+    def __init__(self, payload: bytes) -> None:
+        if len(payload) < 2 or not 1 <= payload[0] <= 30:
+            raise ValueError("filter block malformed")
+        self._k = payload[0]
+        self._bits = payload[1:]
+        self._nbits = len(self._bits) * 8
+
+    def may_contain(self, key: bytes) -> bool:
+        return self.may_contain_hash(bloom_hash(key))
+
+    def may_contain_hash(self, hashes: tuple[int, int]) -> bool:
+        """False only if the key is certainly absent. Cost: at most k bit tests (a miss
+        usually stops after one or two)."""
+        h, step = hashes
+        bits, nbits = self._bits, self._nbits
+        for _ in range(self._k):
+            pos = h % nbits
+            if not bits[pos >> 3] & (1 << (pos & 7)):
+                return False
+            h += step
+        return True

@@ -1,0 +1,139 @@
+"""Block trailers, block handles and the footer of an SSTable (docs/format/sstable.md).
+
+Every block on disk is followed by a 5-byte trailer:
+
+    +-----------------+-------------------+
+    | compression u8  | crc32 u32 LE      |   crc32 (zlib) over the stored block + the u8
+    +-----------------+-------------------+
+
+The file ends with a fixed 64-byte footer:
+
+    +------------------------------------------+  four block handles, each
+    | index      offset u64 | size u32         |  offset u64 + size u32 (size of the
+    | filter     offset u64 | size u32         |  stored block, trailer excluded;
+    | range_del  offset u64 | size u32         |  size 0 = no such block)
+    | properties offset u64 | size u32         |
+    | format_version u32                       |
+    | magic u64 = 0x5453536b766d736c "lsmkvSST"|
+    | crc32 u32 of the 60 bytes above          |
+    +------------------------------------------+
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from typing import Final, NamedTuple
+
+from ..errors import CorruptionError
+from ..storage.fs import ReadableFile
+
+MAGIC: Final = int.from_bytes(b"lsmkvSST", "little")
+FORMAT_VERSION: Final = 1
+COMPRESSION_NONE: Final = 0
+COMPRESSION_ZLIB: Final = 1
+COMPRESSION_IDS: Final = {"none": COMPRESSION_NONE, "zlib": COMPRESSION_ZLIB}
+
+TRAILER = struct.Struct("<BI")
+TRAILER_SIZE: Final = TRAILER.size  # 5
+_HANDLE = struct.Struct("<QI")
+FOOTER = struct.Struct("<QIQIQIQIIQI")
+FOOTER_SIZE: Final = FOOTER.size  # 64
+
+
+class BlockHandle(NamedTuple):
+    offset: int
+    size: int  # stored size, trailer excluded
+
+
+NO_BLOCK = BlockHandle(0, 0)
+
+
+def encode_handle(handle: BlockHandle) -> bytes:
+    return _HANDLE.pack(handle.offset, handle.size)
+
+
+def decode_handle(data: bytes) -> BlockHandle:
+    offset, size = _HANDLE.unpack(data)
+    return BlockHandle(offset, size)
+
+
+def seal_block(payload: bytes, compression: int) -> bytes:
+    """The stored form of a block: maybe compressed, then the trailer."""
+    stored = payload
+    ctype = COMPRESSION_NONE
+    if compression == COMPRESSION_ZLIB:
+        packed = zlib.compress(payload, 1)
+        # Keep compression only when it saves at least 1/8 (LevelDB's rule): otherwise
+        # reads would pay the decompression for too little space.
+        if len(packed) < len(payload) - len(payload) // 8:
+            stored, ctype = packed, COMPRESSION_ZLIB
+    crc = zlib.crc32(bytes((ctype,)), zlib.crc32(stored))
+    return stored + TRAILER.pack(ctype, crc)
+
+
+def read_block(file: ReadableFile, path: str, handle: BlockHandle) -> bytes:
+    """Read, verify and decompress one block. Cost: one pread and one crc32.
+
+    Raises:
+        CorruptionError: short read, checksum mismatch or unknown compression.
+    """
+    data = file.read_at(handle.offset, handle.size + TRAILER_SIZE)
+    if len(data) != handle.size + TRAILER_SIZE:
+        raise CorruptionError("block extends past the end of the file", path, handle.offset)
+    ctype, crc = TRAILER.unpack_from(data, handle.size)
+    stored = data[: handle.size]
+    if zlib.crc32(data[handle.size : handle.size + 1], zlib.crc32(stored)) != crc:
+        raise CorruptionError("block checksum mismatch", path, handle.offset)
+    if ctype == COMPRESSION_NONE:
+        return stored
+    if ctype == COMPRESSION_ZLIB:
+        try:
+            return zlib.decompress(stored)
+        except zlib.error:
+            raise CorruptionError("block does not decompress", path, handle.offset) from None
+    raise CorruptionError(f"unknown compression type {ctype}", path, handle.offset)
+
+
+class Footer(NamedTuple):
+    index_block: BlockHandle
+    filter_block: BlockHandle
+    range_del_block: BlockHandle
+    properties_block: BlockHandle
+    format_version: int = FORMAT_VERSION
+
+    def encode(self) -> bytes:
+        body = FOOTER.pack(
+            *self.index_block,
+            *self.filter_block,
+            *self.range_del_block,
+            *self.properties_block,
+            self.format_version,
+            MAGIC,
+            0,
+        )[:-4]
+        return body + struct.pack("<I", zlib.crc32(body))
+
+    @staticmethod
+    def decode(data: bytes, path: str, offset: int) -> Footer:
+        if len(data) != FOOTER_SIZE:
+            raise CorruptionError("file too short to be an SSTable", path, offset)
+        fields = FOOTER.unpack(data)
+        if fields[9] != MAGIC:
+            raise CorruptionError("bad magic number: not an lsmkv SSTable", path, offset)
+        if zlib.crc32(data[:-4]) != fields[10]:
+            raise CorruptionError("footer checksum mismatch", path, offset)
+        if fields[8] != FORMAT_VERSION:
+            raise CorruptionError(
+                f"unsupported SSTable format version {fields[8]} (this lsmkv reads "
+                f"version {FORMAT_VERSION})",
+                path,
+                offset,
+            )
+        return Footer(
+            BlockHandle(fields[0], fields[1]),
+            BlockHandle(fields[2], fields[3]),
+            BlockHandle(fields[4], fields[5]),
+            BlockHandle(fields[6], fields[7]),
+            fields[8],
+        )

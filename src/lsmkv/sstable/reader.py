@@ -1,0 +1,196 @@
+"""Reading an SSTable: point lookups, ordered iteration and self-checks.
+
+Opening reads the footer, index, filter, properties and range-del blocks once and keeps
+them in memory; data blocks are read on demand through the shared block cache.
+"""
+
+from __future__ import annotations
+
+import struct
+from bisect import bisect_left
+from collections.abc import Iterator
+
+from ..core.counters import Counters
+from ..core.keys import KIND_RANGE_DELETE, Entry
+from ..errors import CorruptionError
+from ..rangedel import EMPTY, Fragments, RangeTombstone
+from ..storage.fs import FileSystem
+from .block import DecodedBlock, decode_block
+from .bloom import BloomFilter
+from .cache import BlockCache
+from .format import FOOTER_SIZE, BlockHandle, Footer, read_block
+from .properties import TableProperties
+
+_HANDLE = struct.Struct("<QI")
+
+
+class TableReader:
+    """An open SSTable. Thread-safe: all reads are positional (pread) or from the cache."""
+
+    def __init__(
+        self,
+        fs: FileSystem,
+        path: str,
+        number: int,
+        cache: BlockCache | None = None,
+        counters: Counters | None = None,
+    ) -> None:
+        self.path = path
+        self.number = number
+        self._cache = cache if cache is not None else BlockCache(8 * 1024 * 1024)
+        self._counters = counters if counters is not None else Counters()
+        self._file = fs.open_read(path)
+        try:
+            self._load_meta()
+        except BaseException:
+            self._file.close()
+            raise
+
+    def _load_meta(self) -> None:
+        path = self.path
+        size = self._file.size()
+        self.file_size = size
+        if size < FOOTER_SIZE:
+            raise CorruptionError("file too short to be an SSTable", path, 0)
+        self.footer = footer = Footer.decode(
+            self._file.read_at(size - FOOTER_SIZE, FOOTER_SIZE), path, size - FOOTER_SIZE
+        )
+        for name, handle in zip(
+            ("index", "filter", "range_del", "properties"), footer[:4], strict=True
+        ):
+            if handle.size and handle.offset + handle.size + 5 > size - FOOTER_SIZE:
+                raise CorruptionError(f"{name} block handle points past the data", path, 0)
+        try:
+            index = decode_block(read_block(self._file, path, footer.index_block))
+            self.props = TableProperties.decode(read_block(self._file, path, footer.properties_block))
+            self.bloom: BloomFilter | None = None
+            if footer.filter_block.size:
+                self.bloom = BloomFilter(read_block(self._file, path, footer.filter_block))
+            self.fragments: Fragments = EMPTY
+            if footer.range_del_block.size:
+                block = decode_block(read_block(self._file, path, footer.range_del_block))
+                tombs = [(e[0], e[3], -e[1]) for e in block.entries if e[2] == KIND_RANGE_DELETE]
+                self.fragments = Fragments(tombs)
+        except (ValueError, KeyError, TypeError, struct.error, UnicodeDecodeError) as e:
+            raise CorruptionError(f"meta block does not parse ({e})", path, 0) from None
+        # The index: the last user key of each data block, and where the block is.
+        self.index_keys: list[bytes] = index.keys
+        self.handles: list[BlockHandle] = [
+            BlockHandle(*_HANDLE.unpack(e[3])) for e in index.entries
+        ]
+        self.smallest_key = self.props.smallest_key
+        self.largest_key = self.props.largest_key
+
+    # ------------------------------------------------------------------ blocks
+    def block(self, i: int) -> DecodedBlock:
+        """Data block i, from the cache or from disk (verified and decoded)."""
+        handle = self.handles[i]
+        ckey = (self.number, handle.offset)
+        block = self._cache.get(ckey)
+        if block is not None:
+            self._counters.block_cache_hits += 1
+            return block
+        self._counters.block_reads += 1
+        payload = read_block(self._file, self.path, handle)
+        try:
+            block = decode_block(payload)
+        except (ValueError, struct.error):
+            raise CorruptionError("data block does not parse", self.path, handle.offset) from None
+        self._cache.put(ckey, block)
+        return block
+
+    def block_cached(self, i: int) -> bool:
+        return self._cache.get((self.number, self.handles[i].offset)) is not None
+
+    # ------------------------------------------------------------------- reads
+    def get(self, key: bytes, read_seq: int) -> Entry | None:
+        """The newest point entry for `key` with seq <= read_seq, or None.
+
+        Cost: one bisect in the index, one block (usually cached), one bisect in it.
+        The caller checks the bloom filter and key range first.
+        """
+        index_keys = self.index_keys
+        i = bisect_left(index_keys, key)
+        n = len(index_keys)
+        while i < n:
+            block = self.block(i)
+            keys = block.keys
+            j = bisect_left(keys, key)
+            entries = block.entries
+            m = len(keys)
+            while j < m:
+                entry = entries[j]
+                if entry[0] != key:
+                    return None
+                if -entry[1] <= read_seq:
+                    return entry
+                j += 1
+            # The versions of this key continue in the next block.
+            i += 1
+        return None
+
+    def iter_entries(
+        self, start: bytes | None = None, end: bytes | None = None, reverse: bool = False
+    ) -> Iterator[Entry]:
+        """Every point entry with start <= key < end, in internal order (or its reverse)."""
+        index_keys = self.index_keys
+        n = len(index_keys)
+        first = 0 if start is None else bisect_left(index_keys, start)
+        last = n - 1 if end is None else min(n - 1, bisect_left(index_keys, end))
+        if first > last:
+            return
+        if not reverse:
+            for i in range(first, last + 1):
+                block = self.block(i)
+                entries = block.entries
+                lo = 0 if start is None or i != first else bisect_left(block.keys, start)
+                if end is None or i != last:
+                    if lo == 0:
+                        yield from entries
+                    else:
+                        yield from entries[lo:]
+                else:
+                    hi = bisect_left(block.keys, end)
+                    yield from entries[lo:hi]
+        else:
+            for i in range(last, first - 1, -1):
+                block = self.block(i)
+                keys = block.keys
+                lo = 0 if start is None else bisect_left(keys, start)
+                hi = len(keys) if end is None else bisect_left(keys, end)
+                yield from reversed(block.entries[lo:hi])
+
+    def range_tombstones(self) -> list[RangeTombstone]:
+        return list(self.fragments.tombstones())
+
+    def may_contain(self, key: bytes) -> bool:
+        return self.bloom is None or self.bloom.may_contain(key)
+
+    # ------------------------------------------------------------------ checks
+    def check(self) -> list[str]:
+        """Read and verify every block; return the problems found (empty when sound)."""
+        problems: list[str] = []
+        previous: tuple[bytes, int] | None = None
+        for i, handle in enumerate(self.handles):
+            try:
+                block = decode_block(read_block(self._file, self.path, handle))
+            except CorruptionError as e:
+                problems.append(str(e))
+                continue
+            except (ValueError, struct.error):
+                problems.append(f"{self.path} at offset {handle.offset}: block does not parse")
+                continue
+            for entry in block.entries:
+                ikey = (entry[0], entry[1])
+                if previous is not None and ikey <= previous:
+                    problems.append(f"{self.path} at offset {handle.offset}: keys out of order")
+                    break
+                previous = ikey
+            if block.keys and block.keys[-1] != self.index_keys[i]:
+                problems.append(
+                    f"{self.path} at offset {handle.offset}: index key does not match block"
+                )
+        return problems
+
+    def close(self) -> None:
+        self._file.close()

@@ -1,0 +1,1 @@
+"""The write-ahead log: every write is appended (and normally fsync'd) here first."""

@@ -1,0 +1,43 @@
+"""Reading a WAL back after a crash: the batches it holds, with torn tails told from damage.
+
+Replay hands back `(first_seq, ops)` payloads; recovery (engine/recovery.py) decides
+what to do with them. See docs/format/wal.md for the rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from ..batch import Op, decode_payload
+from ..record import ReadResult, read_records
+from ..storage.fs import FileSystem
+
+
+@dataclass
+class WalContents:
+    path: str
+    batches: list[tuple[int, int, list[Op]]]  # (offset, first_seq, ops)
+    result: ReadResult
+
+
+def read_wal(fs: FileSystem, path: str, *, fully_synced: bool, mode: str) -> WalContents:
+    """Every intact batch of one WAL file, in order.
+
+    Raises:
+        CorruptionError: damage that `mode` does not tolerate, naming file and offset.
+    """
+    data = fs.read_file(path)
+    result = read_records(data, path, fully_synced=fully_synced, mode=mode)
+    batches = []
+    for offset, payload in result.records:
+        seq, ops = decode_payload(payload, path, offset)
+        batches.append((offset, seq, ops))
+    return WalContents(path, batches, result)
+
+
+def iter_ops(contents: WalContents) -> Iterator[tuple[int, int, bytes, bytes]]:
+    """`(seq, kind, key, value)` for every op of every batch, in log order."""
+    for _offset, seq, ops in contents.batches:
+        for i, (kind, key, value) in enumerate(ops):
+            yield seq + i, kind, key, value

@@ -1,0 +1,92 @@
+"""The public surface of shared/api.md, call by call."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import lsmkv
+
+
+def test_put_get_delete_roundtrip(tmp_path: Path) -> None:
+    with lsmkv.open(tmp_path / "db") as db:
+        db.put(b"a", b"1")
+        db[b"b"] = b"2"
+        assert db.get(b"a") == b"1"
+        assert db[b"b"] == b"2"
+        assert b"a" in db
+        db.delete(b"a")
+        del db[b"b"]
+        assert db.get(b"a") is None
+        assert db.get(b"a", b"dflt") == b"dflt"
+        with pytest.raises(KeyError):
+            db[b"b"]
+        db.put(b"", b"")  # empty key and empty value are allowed
+        assert db.get(b"") == b""
+
+
+def test_types_are_checked(tmp_path: Path) -> None:
+    with lsmkv.open(tmp_path / "db") as db:
+        with pytest.raises(TypeError, match="bytes-like"):
+            db.put("text", b"v")  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="value must be bytes-like"):
+            db.put(b"k", 3)  # type: ignore[arg-type]
+        db.put(bytearray(b"k"), memoryview(b"v"))  # type: ignore[arg-type]
+        assert db.get(b"k") == b"v"
+
+
+def test_unknown_option_is_named(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match="memtable_size_typo"):
+        lsmkv.open(tmp_path / "db", memtable_size_typo=1)
+
+
+def test_second_open_is_refused_and_close_is_idempotent(tmp_path: Path) -> None:
+    db = lsmkv.open(tmp_path / "db")
+    with pytest.raises(lsmkv.LockError):
+        lsmkv.open(tmp_path / "db")
+    db.close()
+    db.close()
+    with pytest.raises(lsmkv.ClosedError):
+        db.get(b"k")
+    lsmkv.open(tmp_path / "db").close()
+
+
+def test_missing_store_and_read_only(tmp_path: Path) -> None:
+    with pytest.raises(lsmkv.NotFoundError):
+        lsmkv.open(tmp_path / "nope", create_if_missing=False)
+    with lsmkv.open(tmp_path / "db") as db:
+        db.put(b"k", b"v")
+    ro = lsmkv.open(tmp_path / "db", read_only=True)
+    assert ro.get(b"k") == b"v"
+    with pytest.raises(lsmkv.ReadOnlyError):
+        ro.put(b"k", b"w")
+    ro.close()
+
+
+def test_batches_scans_snapshots(tmp_path: Path) -> None:
+    with lsmkv.open(tmp_path / "db", memtable_bytes=4096) as db:
+        with db.batch() as b:
+            for i in range(300):
+                b.put(b"user:%03d" % i, b"v%d" % i)
+        with pytest.raises(RuntimeError), db.batch() as b:
+            b.put(b"never", b"written")
+            raise RuntimeError("discard")
+        assert db.get(b"never") is None
+        snap = db.snapshot()
+        db.delete_range(b"user:100", b"user:200")
+        db.flush()
+        keys = list(db.keys(prefix=b"user:"))
+        assert len(keys) == 200 and b"user:150" not in keys
+        assert [k for k, _ in db.scan(start=b"user:290", reverse=True)][:2] == [
+            b"user:299",
+            b"user:298",
+        ]
+        assert snap.get(b"user:150") == b"v150"
+        assert len(list(snap.scan(prefix=b"user:"))) == 300
+        snap.release()
+        db.compact()
+        assert db.multi_get([b"user:150", b"user:250"]) == [None, b"v250"]
+        stats = db.stats()
+        assert stats["levels"][0]["files"] == 0
+        assert stats["background_error"] is None
