@@ -162,6 +162,7 @@ class DB:
             block_size_bytes=options.block_size_bytes,
             bloom_bits_per_key=options.bloom_bits_per_key,
             compression=options.compression,
+            deletion_window=options.deletion_window_entries,
         )
         self._snapshots: collections.Counter[int] = collections.Counter()
         self._live_versions: weakref.WeakSet[Version] = weakref.WeakSet()

@@ -59,6 +59,16 @@ class Options:
     level1_bytes: int = 64 * MiB  # RocksDB's max_bytes_for_level_base
     level_size_multiplier: int = 10
 
+    # --- Tombstones (deletion-triggered compaction, docs/compaction.md) ---
+    # A table with at least `deletion_trigger` point tombstones in some run of
+    # `deletion_window_entries` consecutive entries is scheduled for compaction (the
+    # idea of RocksDB's CompactOnDeletionCollector). 0 disables the trigger.
+    deletion_window_entries: int = 1000
+    deletion_trigger: int = 500
+    # A scan that steps over more tombstones than this reports its key range as a
+    # compaction hint (Cassandra warns at 1,000 tombstones per read). 0 disables.
+    scan_tombstone_hint: int = 1000
+
     # --- Observability ---
     trace: Callable[[dict[str, Any]], None] | None = None  # receives every engine event
     listeners: list[Callable[[dict[str, Any]], None]] = field(default_factory=list)
