@@ -11,9 +11,9 @@ Block payload (before the trailer of format.py), all integers little-endian:
 Key i is `keys[key_offsets[i]:key_offsets[i+1]]`; trailer i is `seq << 8 | kind`.
 Why columnar and not LevelDB's prefix-compressed entries with restart points: in
 Python the cost is per interpreted step, not per byte. Here the offset and trailer
-arrays decode with one C call each (`array.frombytes`), and a whole block decodes into
-a list of keys (for `bisect`) and a list of ready-made entry tuples in two list
-comprehensions. Decoded blocks are cached (cache.py), so a hot block is decoded once.
+arrays load with one C call each (`array.frombytes`); a point lookup then binary-searches
+the raw key bytes through the offsets (no per-entry objects), and iteration decodes a
+whole block in one list comprehension. Parsed blocks are cached (cache.py).
 The same layout serves the index block and the range-deletion block.
 """
 
@@ -85,19 +85,80 @@ class BlockBuilder:
         )
 
 
-class DecodedBlock:
-    """A block in memory: `keys[i]` for bisect, `entries[i]` = `(key, -seq, kind, value)`."""
+class Block:
+    """A block in memory: its payload and offset arrays, searched without decoding.
 
-    __slots__ = ("charge", "entries", "keys")
+    A point lookup binary-searches the raw bytes through the key offsets (about log2(n)
+    slices) and builds only the one entry it returns; iteration decodes the whole block
+    with `entries()`. Keeping blocks raw in the cache also keeps the cache small: its
+    charge is the payload plus the arrays, not a Python object per entry.
+    """
 
-    def __init__(self, keys: list[bytes], entries: list[Entry], charge: int) -> None:
-        self.keys = keys
-        self.entries = entries
-        self.charge = charge  # approximate memory it holds, for the block cache
+    __slots__ = ("_kb", "_ko", "_trailers", "_vb", "_vo", "charge", "count")
+
+    def __init__(
+        self,
+        count: int,
+        key_offsets: array[int],
+        value_offsets: array[int],
+        trailers: array[int],
+        key_bytes: bytes,
+        value_bytes: bytes,
+    ) -> None:
+        self.count = count
+        self._ko = key_offsets
+        self._vo = value_offsets
+        self._trailers = trailers
+        self._kb = key_bytes
+        self._vb = value_bytes
+        self.charge = len(key_bytes) + len(value_bytes) + 16 * count + 200
+
+    def key_at(self, i: int) -> bytes:
+        ko = self._ko
+        return self._kb[ko[i] : ko[i + 1]]
+
+    def entry_at(self, i: int) -> Entry:
+        ko, vo, t = self._ko, self._vo, self._trailers[i]
+        return (
+            self._kb[ko[i] : ko[i + 1]],
+            -(t >> 8),
+            t & 0xFF,
+            self._vb[vo[i] : vo[i + 1]],
+        )
+
+    def seek(self, key: bytes) -> int:
+        """Index of the first entry whose user key is >= `key` (count if none).
+
+        Cost: about log2(count) byte-slice comparisons, no decoding.
+        """
+        kb, ko = self._kb, self._ko
+        lo, hi = 0, self.count
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if kb[ko[mid] : ko[mid + 1]] < key:
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo
+
+    def keys(self) -> list[bytes]:
+        kb = self._kb
+        return [kb[a:b] for a, b in pairwise(self._ko)]
+
+    def entries(self) -> list[Entry]:
+        """Every entry `(key, -seq, kind, value)`, decoded (for iteration)."""
+        kb, vb = self._kb, self._vb
+        return [
+            (kb[a:b], -(t >> 8), t & 0xFF, vb[c:d])
+            for (a, b), t, (c, d) in zip(
+                pairwise(self._ko), self._trailers, pairwise(self._vo), strict=True
+            )
+        ]
 
 
-def decode_block(payload: bytes) -> DecodedBlock:
-    """Decode a block payload. Cost: O(n) in C-level calls plus two comprehensions.
+def decode_block(payload: bytes) -> Block:
+    """Parse a block payload into a searchable `Block`. Cost: three C-level array
+    conversions and two slices, whatever the entry count.
 
     Raises ValueError (the caller turns it into CorruptionError) if the layout is
     inconsistent; checksums have normally caught damage before this point.
@@ -122,11 +183,10 @@ def decode_block(payload: bytes) -> DecodedBlock:
     value_base = key_base + key_offsets[n]
     if value_base + value_offsets[n] != len(payload):
         raise ValueError("block length does not match its offsets")
-    kb = payload[key_base:value_base]
-    vb = payload[value_base:]
-    keys = [kb[a:b] for a, b in pairwise(key_offsets)]
-    values = [vb[a:b] for a, b in pairwise(value_offsets)]
-    entries: list[Entry] = [
-        (k, -(t >> 8), t & 0xFF, v) for k, t, v in zip(keys, trailers, values, strict=True)
-    ]
-    return DecodedBlock(keys, entries, len(payload) + 120 * n)
+    if any(a > b for a, b in pairwise(key_offsets)) or any(
+        a > b for a, b in pairwise(value_offsets)
+    ):
+        raise ValueError("block offsets decrease")
+    return Block(
+        n, key_offsets, value_offsets, trailers, payload[key_base:value_base], payload[value_base:]
+    )

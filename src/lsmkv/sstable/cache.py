@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 
-from .block import DecodedBlock
+from .block import Block
 
 CacheKey = tuple[int, int]  # (file number, block offset)
 
@@ -20,13 +20,13 @@ class BlockCache:
     def __init__(self, capacity_bytes: int) -> None:
         self.capacity_bytes = capacity_bytes
         self.used_bytes = 0
-        self._blocks: dict[CacheKey, DecodedBlock] = {}
+        self._blocks: dict[CacheKey, Block] = {}
         self._lock = threading.Lock()
 
-    def get(self, key: CacheKey) -> DecodedBlock | None:
+    def get(self, key: CacheKey) -> Block | None:
         return self._blocks.get(key)
 
-    def put(self, key: CacheKey, block: DecodedBlock) -> None:
+    def put(self, key: CacheKey, block: Block) -> None:
         with self._lock:
             if key in self._blocks:
                 return

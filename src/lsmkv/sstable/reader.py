@@ -15,7 +15,7 @@ from ..core.keys import KIND_RANGE_DELETE, Entry
 from ..errors import CorruptionError
 from ..rangedel import EMPTY, Fragments, RangeTombstone
 from ..storage.fs import FileSystem
-from .block import DecodedBlock, decode_block
+from .block import Block, decode_block
 from .bloom import BloomFilter
 from .cache import BlockCache
 from .format import FOOTER_SIZE, BlockHandle, Footer, read_block
@@ -62,27 +62,31 @@ class TableReader:
                 raise CorruptionError(f"{name} block handle points past the data", path, 0)
         try:
             index = decode_block(read_block(self._file, path, footer.index_block))
-            self.props = TableProperties.decode(read_block(self._file, path, footer.properties_block))
+            self.props = TableProperties.decode(
+                read_block(self._file, path, footer.properties_block)
+            )
             self.bloom: BloomFilter | None = None
             if footer.filter_block.size:
                 self.bloom = BloomFilter(read_block(self._file, path, footer.filter_block))
             self.fragments: Fragments = EMPTY
             if footer.range_del_block.size:
                 block = decode_block(read_block(self._file, path, footer.range_del_block))
-                tombs = [(e[0], e[3], -e[1]) for e in block.entries if e[2] == KIND_RANGE_DELETE]
+                tombs = [
+                    (e[0], e[3], -e[1]) for e in block.entries() if e[2] == KIND_RANGE_DELETE
+                ]
                 self.fragments = Fragments(tombs)
         except (ValueError, KeyError, TypeError, struct.error, UnicodeDecodeError) as e:
             raise CorruptionError(f"meta block does not parse ({e})", path, 0) from None
         # The index: the last user key of each data block, and where the block is.
-        self.index_keys: list[bytes] = index.keys
+        self.index_keys: list[bytes] = index.keys()
         self.handles: list[BlockHandle] = [
-            BlockHandle(*_HANDLE.unpack(e[3])) for e in index.entries
+            BlockHandle(*_HANDLE.unpack(e[3])) for e in index.entries()
         ]
         self.smallest_key = self.props.smallest_key
         self.largest_key = self.props.largest_key
 
     # ------------------------------------------------------------------ blocks
-    def block(self, i: int) -> DecodedBlock:
+    def block(self, i: int) -> Block:
         """Data block i, from the cache or from disk (verified and decoded)."""
         handle = self.handles[i]
         ckey = (self.number, handle.offset)
@@ -114,12 +118,10 @@ class TableReader:
         n = len(index_keys)
         while i < n:
             block = self.block(i)
-            keys = block.keys
-            j = bisect_left(keys, key)
-            entries = block.entries
-            m = len(keys)
-            while j < m:
-                entry = entries[j]
+            j = block.seek(key)
+            count = block.count
+            while j < count:
+                entry = block.entry_at(j)
                 if entry[0] != key:
                     return None
                 if -entry[1] <= read_seq:
@@ -142,23 +144,16 @@ class TableReader:
         if not reverse:
             for i in range(first, last + 1):
                 block = self.block(i)
-                entries = block.entries
-                lo = 0 if start is None or i != first else bisect_left(block.keys, start)
-                if end is None or i != last:
-                    if lo == 0:
-                        yield from entries
-                    else:
-                        yield from entries[lo:]
-                else:
-                    hi = bisect_left(block.keys, end)
-                    yield from entries[lo:hi]
+                lo = 0 if start is None or i != first else block.seek(start)
+                hi = block.count if end is None or i != last else block.seek(end)
+                entries = block.entries()
+                yield from entries if lo == 0 and hi == block.count else entries[lo:hi]
         else:
             for i in range(last, first - 1, -1):
                 block = self.block(i)
-                keys = block.keys
-                lo = 0 if start is None else bisect_left(keys, start)
-                hi = len(keys) if end is None else bisect_left(keys, end)
-                yield from reversed(block.entries[lo:hi])
+                lo = 0 if start is None else block.seek(start)
+                hi = block.count if end is None else block.seek(end)
+                yield from reversed(block.entries()[lo:hi])
 
     def range_tombstones(self) -> list[RangeTombstone]:
         return list(self.fragments.tombstones())
@@ -180,13 +175,14 @@ class TableReader:
             except (ValueError, struct.error):
                 problems.append(f"{self.path} at offset {handle.offset}: block does not parse")
                 continue
-            for entry in block.entries:
+            entries = block.entries()
+            for entry in entries:
                 ikey = (entry[0], entry[1])
                 if previous is not None and ikey <= previous:
                     problems.append(f"{self.path} at offset {handle.offset}: keys out of order")
                     break
                 previous = ikey
-            if block.keys and block.keys[-1] != self.index_keys[i]:
+            if entries and entries[-1][0] != self.index_keys[i]:
                 problems.append(
                     f"{self.path} at offset {handle.offset}: index key does not match block"
                 )

@@ -12,6 +12,7 @@ File layout (docs/format/sstable.md):
 
 from __future__ import annotations
 
+import collections
 import struct
 from dataclasses import dataclass
 
@@ -58,44 +59,61 @@ class TableWriter:
         self._offset = 0
         self._block = BlockBuilder()
         self._index = BlockBuilder()
-        self._hashes: list[tuple[int, int]] = []
-        self._last: tuple[bytes, int] | None = None
+        self._bloom_keys: list[bytes] = []  # distinct user keys, hashed at finish
+        self._last_key: bytes | None = None
+        self._last_neg_seq = 0
         self._range_tombstones: list[RangeTombstone] = []
-        self._window: list[bool] = []
-        self._window_deletes = 0
+        self._block_bytes = 0  # estimated payload of the block being built
+        # Positions of recent point deletes, to find the densest window (module docs).
+        self._recent_deletes: collections.deque[int] = collections.deque()
         self.props = TableProperties(
             compression=settings.compression, deletion_window=settings.deletion_window
         )
 
     # ---------------------------------------------------------------- adding
     def add(self, entry: Entry) -> None:
-        """Append one point entry `(key, -seq, kind, value)`; entries must ascend."""
+        """Append one point entry `(key, -seq, kind, value)`; entries must ascend.
+
+        Cost: a handful of list appends and integer updates (this loop runs once per
+        entry of every flush and compaction, so it is kept lean on purpose).
+        """
         key, neg_seq, kind, value = entry
-        last = self._last
-        if last is not None:
-            if (key, neg_seq) <= last:
-                raise ValueError(f"entries out of order: {key!r}#{-neg_seq} after {last}")
-            if key != last[0] and self._settings.bloom_bits_per_key:
-                self._hashes.append(bloom_hash(key))
-        elif self._settings.bloom_bits_per_key:
-            self._hashes.append(bloom_hash(key))
-        self._last = (key, neg_seq)
+        last_key = self._last_key
+        if last_key is None or key != last_key:
+            if last_key is not None and key < last_key:
+                raise ValueError(f"entries out of order: {key!r} after {last_key!r}")
+            self._bloom_keys.append(key)
+            self._last_key = key
+        elif neg_seq <= self._last_neg_seq:
+            raise ValueError(f"entries out of order: {key!r}#{-neg_seq} repeated or older")
+        self._last_neg_seq = neg_seq
         seq = -neg_seq
-        self._block.add(key, pack_trailer(seq, kind), value)
+        self._block.add(key, (seq << 8) | kind, value)
         props = self.props
-        if props.entries == 0:
+        index = props.entries
+        if index == 0:
             props.smallest_key = key
-        props.entries += 1
+            props.smallest_seq = props.largest_seq = seq
+        elif seq < props.smallest_seq:
+            props.smallest_seq = seq
+        elif seq > props.largest_seq:
+            props.largest_seq = seq
+        props.entries = index + 1
         props.raw_key_bytes += len(key)
         props.raw_value_bytes += len(value)
-        self._note_seq(seq)
-        is_delete = kind == KIND_DELETE
-        if is_delete:
+        if kind == KIND_DELETE:
             props.point_deletes += 1
+            recent = self._recent_deletes
+            recent.append(index)
+            window = self._settings.deletion_window
+            while recent[0] <= index - window:
+                recent.popleft()
+            if len(recent) > props.max_deletes_in_window:
+                props.max_deletes_in_window = len(recent)
         else:
             props.puts += 1
-        self._note_delete_density(is_delete)
-        if self._block.estimated_size() >= self._settings.block_size_bytes:
+        self._block_bytes += len(key) + len(value) + 16
+        if self._block_bytes >= self._settings.block_size_bytes:
             self._finish_data_block()
 
     def add_range_tombstone(self, start: bytes, end: bytes, seq: int) -> None:
@@ -109,22 +127,13 @@ class TableWriter:
             props.smallest_seq = seq
         props.largest_seq = max(props.largest_seq, seq)
 
-    def _note_delete_density(self, is_delete: bool) -> None:
-        window = self._window
-        window.append(is_delete)
-        self._window_deletes += is_delete
-        if len(window) > self._settings.deletion_window:
-            self._window_deletes -= window.pop(0)
-        if self._window_deletes > self.props.max_deletes_in_window:
-            self.props.max_deletes_in_window = self._window_deletes
-
     @property
     def entry_count(self) -> int:
         return self.props.entries + len(self._range_tombstones)
 
     @property
     def estimated_file_bytes(self) -> int:
-        return self._offset + self._block.estimated_size()
+        return self._offset + self._block_bytes
 
     # --------------------------------------------------------------- writing
     def _write_block(self, payload: bytes, compression: int) -> BlockHandle:
@@ -139,20 +148,23 @@ class TableWriter:
         if not len(block):
             return
         handle = self._write_block(block.finish(), self._compression)
-        assert self._last is not None
-        key, neg_seq = self._last
+        assert self._last_key is not None
         # The index maps the block's last internal key to its handle.
-        self._index.add(key, pack_trailer(-neg_seq, 0), _HANDLE.pack(*handle))
+        self._index.add(
+            self._last_key, pack_trailer(-self._last_neg_seq, 0), _HANDLE.pack(*handle)
+        )
         self.props.data_blocks += 1
         self.props.data_bytes += handle.size + 5
         self._block = BlockBuilder()
+        self._block_bytes = 0
 
     def finish(self) -> tuple[TableProperties, int]:
         """Write the remaining blocks, the footer, fsync and close. Returns (props, size)."""
         self._finish_data_block()
         filter_handle = NO_BLOCK
-        if self._hashes:
-            payload = build_filter(self._hashes, self._settings.bloom_bits_per_key)
+        if self._bloom_keys and self._settings.bloom_bits_per_key:
+            hashes = [bloom_hash(k) for k in self._bloom_keys]
+            payload = build_filter(hashes, self._settings.bloom_bits_per_key)
             filter_handle = self._write_block(payload, COMPRESSION_NONE)
         range_handle = NO_BLOCK
         props = self.props
@@ -170,8 +182,8 @@ class TableWriter:
             if props.entries == 0 or hi > props.largest_key:
                 props.largest_key = hi
         if props.entries:
-            assert self._last is not None
-            props.largest_key = max(props.largest_key, self._last[0])
+            assert self._last_key is not None
+            props.largest_key = max(props.largest_key, self._last_key)
         props_handle = self._write_block(props.encode(), COMPRESSION_NONE)
         index_handle = self._write_block(self._index.finish(), COMPRESSION_NONE)
         footer = Footer(index_handle, filter_handle, range_handle, props_handle)

@@ -116,11 +116,12 @@ class _OSWritableFile(WritableFile):
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
 
     def write(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            # os.write may write less than asked (a signal, a full pipe); loop until done.
-            written = os.write(self._fd, view)
-            view = view[written:]
+        written = os.write(self._fd, data)
+        if written != len(data):
+            # os.write may write less than asked (a signal, a full disk); loop until done.
+            view = memoryview(data)[written:]
+            while view:
+                view = view[os.write(self._fd, view) :]
 
     def sync(self) -> None:
         os.fsync(self._fd)
