@@ -71,9 +71,7 @@ class TableReader:
             self.fragments: Fragments = EMPTY
             if footer.range_del_block.size:
                 block = decode_block(read_block(self._file, path, footer.range_del_block))
-                tombs = [
-                    (e[0], e[3], -e[1]) for e in block.entries() if e[2] == KIND_RANGE_DELETE
-                ]
+                tombs = [(e[0], e[3], -e[1]) for e in block.entries() if e[2] == KIND_RANGE_DELETE]
                 self.fragments = Fragments(tombs)
         except (ValueError, KeyError, TypeError, struct.error, UnicodeDecodeError) as e:
             raise CorruptionError(f"meta block does not parse ({e})", path, 0) from None

@@ -150,9 +150,7 @@ class TableWriter:
         handle = self._write_block(block.finish(), self._compression)
         assert self._last_key is not None
         # The index maps the block's last internal key to its handle.
-        self._index.add(
-            self._last_key, pack_trailer(-self._last_neg_seq, 0), _HANDLE.pack(*handle)
-        )
+        self._index.add(self._last_key, pack_trailer(-self._last_neg_seq, 0), _HANDLE.pack(*handle))
         self.props.data_blocks += 1
         self.props.data_bytes += handle.size + 5
         self._block = BlockBuilder()
