@@ -22,6 +22,7 @@ import threading
 import time
 import weakref
 from collections.abc import Iterable, Iterator
+from itertools import chain
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -45,8 +46,8 @@ from .engine.commit import BATCH_HEADER, Writer, take_group
 from .engine.state import SuperVersion, make_super_version
 from .engine.tables import TableCache
 from .errors import ClosedError, DiskError, Error, NotFoundError, ReadOnlyError
-from .iterators.merging import concat, merge, visible
-from .iterators.user import ScanTally, prefix_end, user_entries
+from .iterators.merging import concat, merge, merge_runs, visible
+from .iterators.user import ScanTally, prefix_end, user_entries, user_runs
 from .manifest.edit import VersionEdit
 from .manifest.version import Version
 from .manifest.versionset import VersionSet
@@ -794,7 +795,8 @@ class DB:
         if start is not None and end is not None and start >= end:
             return [], Fragments(())
         for mem in (sv.mem, *sv.imms):
-            sources.append(mem.iter_latest(read_seq, start, end, reverse))
+            if mem.entry_count:  # an empty memtable would only add a merge input
+                sources.append(mem.iter_latest(read_seq, start, end, reverse))
             if mem.range_tombstones:
                 frags.append(mem.fragments)
         version = sv.version
@@ -827,23 +829,26 @@ class DB:
         reverse: bool,
         limit: int | None,
     ) -> Iterator[tuple[bytes, bytes]]:
-        tally = ScanTally()
-        try:
-            if limit == 0:
-                return
-            merged = merge(sources, reverse)
-            for produced, item in enumerate(
-                user_entries(merged, fragments, read_seq, reverse, tally), 1
-            ):
-                yield item
-                if limit is not None and produced >= limit:
-                    return
-        finally:
-            c = self._counters
-            c.iterator_entries += tally.returned
-            c.tombstones_skipped += tally.tombstones
-            c.range_deleted_skipped += tally.range_deleted
-            c.shadowed_skipped += tally.shadowed
+        # The user-facing iterator counts what it steps over and hands the tally to
+        # _count_scan when it ends or is closed.
+        if not fragments:
+            # No range tombstones: merge and filter a run at a time, so the per-entry
+            # work runs in C (iterators/merging.py, user_runs).
+            runs = user_runs(
+                merge_runs(sources, reverse), reverse, ScanTally(), limit, self._count_scan
+            )
+            return chain.from_iterable(runs)
+        merged = merge(sources, reverse)
+        return user_entries(
+            merged, fragments, read_seq, reverse, ScanTally(), limit, self._count_scan
+        )
+
+    def _count_scan(self, tally: ScanTally) -> None:
+        c = self._counters
+        c.iterator_entries += tally.returned
+        c.tombstones_skipped += tally.tombstones
+        c.range_deleted_skipped += tally.range_deleted
+        c.shadowed_skipped += tally.shadowed
 
     # --------------------------------------------------------------- snapshots
     def snapshot(self) -> Snapshot:

@@ -20,7 +20,7 @@ from ..core import filenames
 from ..core.counters import Counters
 from ..core.keys import KIND_NAMES, KIND_RANGE_DELETE, Entry
 from ..manifest.edit import FileMeta
-from ..rangedel import Fragments
+from ..rangedel import EMPTY, Fragments
 from ..sstable.bloom import bloom_hash
 from .state import SuperVersion
 from .tables import TableCache
@@ -252,4 +252,4 @@ def visible_fragments(
         for start, end, seq in frags.tombstones():
             if seq <= read_seq and (hi is None or start < hi) and (lo is None or end > lo):
                 tombs.append((start, end, seq))
-    return Fragments(tombs)
+    return Fragments(tombs) if tombs else EMPTY

@@ -74,12 +74,25 @@ class Version:
         return found
 
     def overlapping(self, level: int, lo: bytes | None, hi: bytes | None) -> list[FileMeta]:
-        """Files of `level` whose range meets [lo, hi] (inclusive; None is unbounded)."""
-        return [
-            f
-            for f in self.levels[level]
-            if (hi is None or f.smallest <= hi) and (lo is None or f.largest >= lo)
-        ]
+        """Files of `level` whose range meets [lo, hi] (inclusive; None is unbounded).
+
+        Cost: O(files) at level 0; one bisect plus the files returned deeper down, where
+        files are sorted and disjoint (so their largest keys ascend too).
+        """
+        files = self.levels[level]
+        if level == 0 or lo is None:
+            return [
+                f
+                for f in files
+                if (hi is None or f.smallest <= hi) and (lo is None or f.largest >= lo)
+            ]
+        found = []
+        for i in range(bisect_left(self._largest[level], lo), len(files)):
+            f = files[i]
+            if hi is not None and f.smallest > hi:
+                break
+            found.append(f)
+        return found
 
     def bottommost_for(self, level: int, lo: bytes, hi: bytes) -> bool:
         """True if no level deeper than `level` has data in [lo, hi]."""

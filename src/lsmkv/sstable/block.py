@@ -145,14 +145,24 @@ class Block:
         kb = self._kb
         return [kb[a:b] for a, b in pairwise(self._ko)]
 
-    def entries(self) -> list[Entry]:
-        """Every entry `(key, -seq, kind, value)`, decoded (for iteration)."""
-        kb, vb = self._kb, self._vb
+    def entries(self, lo: int = 0, hi: int | None = None) -> list[Entry]:
+        """Entries lo..hi-1 (all by default) as `(key, -seq, kind, value)`, decoded in
+        one comprehension (for iteration)."""
+        kb, vb, ko, vo = self._kb, self._vb, self._ko, self._vo
+        count = self.count
+        if hi is None or hi > count:
+            hi = count
+        if lo == 0 and hi == count:
+            return [
+                (kb[a:b], -(t >> 8), t & 0xFF, vb[c:d])
+                for (a, b), t, (c, d) in zip(
+                    pairwise(ko), self._trailers, pairwise(vo), strict=True
+                )
+            ]
+        trailers = self._trailers
         return [
-            (kb[a:b], -(t >> 8), t & 0xFF, vb[c:d])
-            for (a, b), t, (c, d) in zip(
-                pairwise(self._ko), self._trailers, pairwise(self._vo), strict=True
-            )
+            (kb[ko[i] : ko[i + 1]], -(trailers[i] >> 8), trailers[i] & 0xFF, vb[vo[i] : vo[i + 1]])
+            for i in range(lo, hi)
         ]
 
 

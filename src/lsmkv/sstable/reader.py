@@ -9,6 +9,7 @@ from __future__ import annotations
 import struct
 from bisect import bisect_left
 from collections.abc import Iterator
+from itertools import chain
 
 from ..core.counters import Counters
 from ..core.keys import KIND_RANGE_DELETE, Entry
@@ -22,6 +23,8 @@ from .format import FOOTER_SIZE, BlockHandle, Footer, read_block
 from .properties import TableProperties
 
 _HANDLE = struct.Struct("<QI")
+# Entries decoded first when a bounded scan starts inside a block (see iter_entries).
+_FIRST_PIECE = 12
 
 
 class TableReader:
@@ -132,26 +135,48 @@ class TableReader:
     def iter_entries(
         self, start: bytes | None = None, end: bytes | None = None, reverse: bool = False
     ) -> Iterator[Entry]:
-        """Every point entry with start <= key < end, in internal order (or its reverse)."""
+        """Every point entry with start <= key < end, in internal order (or its reverse).
+
+        Cost: per entry, one step of `itertools.chain` (C) over lists each block decodes
+        in one comprehension; Python runs once per block, not once per entry. The first
+        block of a bounded scan is decoded from its start position in two parts, so a
+        short scan (a seek and a few nexts) decodes little more than it returns.
+        """
         index_keys = self.index_keys
         n = len(index_keys)
         first = 0 if start is None else bisect_left(index_keys, start)
         last = n - 1 if end is None else min(n - 1, bisect_left(index_keys, end))
         if first > last:
-            return
-        if not reverse:
-            for i in range(first, last + 1):
-                block = self.block(i)
-                lo = 0 if start is None or i != first else block.seek(start)
-                hi = block.count if end is None or i != last else block.seek(end)
-                entries = block.entries()
-                yield from entries if lo == 0 and hi == block.count else entries[lo:hi]
-        else:
-            for i in range(last, first - 1, -1):
-                block = self.block(i)
-                lo = 0 if start is None else block.seek(start)
-                hi = block.count if end is None else block.seek(end)
-                yield from reversed(block.entries()[lo:hi])
+            return iter(())
+        if reverse:
+            return chain.from_iterable(self._reverse_blocks(first, last, start, end))
+        return chain.from_iterable(self._forward_blocks(first, last, start, end))
+
+    def _forward_blocks(
+        self, first: int, last: int, start: bytes | None, end: bytes | None
+    ) -> Iterator[list[Entry]]:
+        for i in range(first, last + 1):
+            block = self.block(i)
+            count = block.count
+            hi = count if end is None or i != last else block.seek(end)
+            if i == first and start is not None:
+                lo = block.seek(start)
+                # A short first piece: most seeks read only a few entries.
+                cut = min(hi, lo + _FIRST_PIECE)
+                yield block.entries(lo, cut)
+                if cut < hi:
+                    yield block.entries(cut, hi)
+            else:
+                yield block.entries(0, hi)
+
+    def _reverse_blocks(
+        self, first: int, last: int, start: bytes | None, end: bytes | None
+    ) -> Iterator[Iterator[Entry]]:
+        for i in range(last, first - 1, -1):
+            block = self.block(i)
+            lo = 0 if start is None or i != first else block.seek(start)
+            hi = block.count if end is None or i != last else block.seek(end)
+            yield reversed(block.entries(lo, hi))
 
     def range_tombstones(self) -> list[RangeTombstone]:
         return list(self.fragments.tombstones())
