@@ -85,12 +85,15 @@ class TableReader:
         ]
         self.smallest_key = self.props.smallest_key
         self.largest_key = self.props.largest_key
+        # For `get`: each block's cache key made once, and the cache's dict itself.
+        self._cache_keys = [(self.number, h.offset) for h in self.handles]
+        self._cache_blocks = self._cache.blocks
 
     # ------------------------------------------------------------------ blocks
     def block(self, i: int) -> Block:
         """Data block i, from the cache or from disk (verified and decoded)."""
         handle = self.handles[i]
-        ckey = (self.number, handle.offset)
+        ckey = self._cache_keys[i]
         block = self._cache.get(ckey)
         if block is not None:
             self._counters.block_cache_hits += 1
@@ -111,23 +114,39 @@ class TableReader:
     def get(self, key: bytes, read_seq: int) -> Entry | None:
         """The newest point entry for `key` with seq <= read_seq, or None.
 
-        Cost: one bisect in the index, one block (usually cached), one bisect in it.
-        The caller checks the bloom filter and key range first.
+        Cost: one bisect in the index, one block (usually cached: one dict lookup), a
+        binary search over the block's raw key bytes, and one entry built if found.
+        The caller checks the bloom filter and key range first. This is the innermost
+        step of every get, so `block()`, `Block.seek` and `Block.entry_at` are inlined.
         """
         index_keys = self.index_keys
         i = bisect_left(index_keys, key)
         n = len(index_keys)
+        blocks = self._cache_blocks
         while i < n:
-            block = self.block(i)
-            j = block.seek(key)
+            block = blocks.get(self._cache_keys[i])
+            if block is None:
+                block = self.block(i)
+            else:
+                self._counters.block_cache_hits += 1
+            kb, ko = block._kb, block._ko
+            lo, hi = 0, block.count
+            while lo < hi:
+                mid = (lo + hi) >> 1
+                if kb[ko[mid] : ko[mid + 1]] < key:
+                    lo = mid + 1
+                else:
+                    hi = mid
             count = block.count
-            while j < count:
-                entry = block.entry_at(j)
-                if entry[0] != key:
+            trailers = block._trailers
+            while lo < count:
+                if kb[ko[lo] : ko[lo + 1]] != key:
                     return None
-                if -entry[1] <= read_seq:
-                    return entry
-                j += 1
+                t = trailers[lo]
+                if t >> 8 <= read_seq:
+                    vo = block._vo
+                    return (key, -(t >> 8), t & 0xFF, block._vb[vo[lo] : vo[lo + 1]])
+                lo += 1
             # The versions of this key continue in the next block.
             i += 1
         return None
