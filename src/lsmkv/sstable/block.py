@@ -22,12 +22,33 @@ from __future__ import annotations
 import struct
 import sys
 from array import array
-from itertools import pairwise
+from itertools import accumulate, pairwise
 
 from ..core.keys import Entry
 
 _COUNT = struct.Struct("<I")
 _BIG_ENDIAN = sys.byteorder == "big"
+
+
+def encode_block(keys: list[bytes], trailers: list[int], values: list[bytes]) -> bytes:
+    """One block payload from its columns. Cost: a few C-level passes (offsets by
+    `accumulate`, arrays by `array`), whatever the entry count."""
+    key_offsets = array("I", accumulate(map(len, keys), initial=0))
+    value_offsets = array("I", accumulate(map(len, values), initial=0))
+    trailer_array = array("Q", trailers)
+    if _BIG_ENDIAN:  # the format is little-endian on every machine
+        for arr in (key_offsets, value_offsets, trailer_array):
+            arr.byteswap()
+    return b"".join(
+        (
+            _COUNT.pack(len(keys)),
+            key_offsets.tobytes(),
+            value_offsets.tobytes(),
+            trailer_array.tobytes(),
+            *keys,
+            *values,
+        )
+    )
 
 
 class BlockBuilder:

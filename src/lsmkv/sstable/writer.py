@@ -15,11 +15,13 @@ from __future__ import annotations
 import collections
 import struct
 from dataclasses import dataclass
+from itertools import compress, islice, pairwise, repeat
+from operator import eq, ge, itemgetter, ne, neg
 
 from ..core.keys import KIND_DELETE, KIND_RANGE_DELETE, Entry, pack_trailer
 from ..rangedel import Fragments, RangeTombstone
 from ..storage.fs import FileSystem
-from .block import BlockBuilder
+from .block import BlockBuilder, encode_block
 from .bloom import bloom_hash, build_filter
 from .format import (
     COMPRESSION_IDS,
@@ -32,6 +34,8 @@ from .format import (
 from .properties import TableProperties
 
 _HANDLE = struct.Struct("<QI")
+_KEY, _NEG_SEQ, _KIND, _VALUE = (itemgetter(i) for i in range(4))
+_INTERNAL_KEY = itemgetter(0, 1)
 
 
 @dataclass(frozen=True)
@@ -57,7 +61,8 @@ class TableWriter:
         self._settings = settings
         self._compression = COMPRESSION_IDS[settings.compression]
         self._offset = 0
-        self._block = BlockBuilder()
+        self._pending: list[Entry] = []  # entries of the data block being built
+        self._block_size = settings.block_size_bytes
         self._index = BlockBuilder()
         self._bloom_keys: list[bytes] = []  # distinct user keys, hashed at finish
         self._last_key: bytes | None = None
@@ -74,46 +79,14 @@ class TableWriter:
     def add(self, entry: Entry) -> None:
         """Append one point entry `(key, -seq, kind, value)`; entries must ascend.
 
-        Cost: a handful of list appends and integer updates (this loop runs once per
-        entry of every flush and compaction, so it is kept lean on purpose).
+        Cost: one list append and one size update. This runs once per entry of every
+        flush and compaction, so the rest of the work (order check, properties, bloom
+        keys, encoding) is done a block at a time in `_finish_data_block`, mostly by
+        C-level passes over the block's entries.
         """
-        key, neg_seq, kind, value = entry
-        last_key = self._last_key
-        if last_key is None or key != last_key:
-            if last_key is not None and key < last_key:
-                raise ValueError(f"entries out of order: {key!r} after {last_key!r}")
-            self._bloom_keys.append(key)
-            self._last_key = key
-        elif neg_seq <= self._last_neg_seq:
-            raise ValueError(f"entries out of order: {key!r}#{-neg_seq} repeated or older")
-        self._last_neg_seq = neg_seq
-        seq = -neg_seq
-        self._block.add(key, (seq << 8) | kind, value)
-        props = self.props
-        index = props.entries
-        if index == 0:
-            props.smallest_key = key
-            props.smallest_seq = props.largest_seq = seq
-        elif seq < props.smallest_seq:
-            props.smallest_seq = seq
-        elif seq > props.largest_seq:
-            props.largest_seq = seq
-        props.entries = index + 1
-        props.raw_key_bytes += len(key)
-        props.raw_value_bytes += len(value)
-        if kind == KIND_DELETE:
-            props.point_deletes += 1
-            recent = self._recent_deletes
-            recent.append(index)
-            window = self._settings.deletion_window
-            while recent[0] <= index - window:
-                recent.popleft()
-            if len(recent) > props.max_deletes_in_window:
-                props.max_deletes_in_window = len(recent)
-        else:
-            props.puts += 1
-        self._block_bytes += len(key) + len(value) + 16
-        if self._block_bytes >= self._settings.block_size_bytes:
+        self._pending.append(entry)
+        self._block_bytes += len(entry[0]) + len(entry[3]) + 16
+        if self._block_bytes >= self._block_size:
             self._finish_data_block()
 
     def add_range_tombstone(self, start: bytes, end: bytes, seq: int) -> None:
@@ -129,7 +102,7 @@ class TableWriter:
 
     @property
     def entry_count(self) -> int:
-        return self.props.entries + len(self._range_tombstones)
+        return self.props.entries + len(self._pending) + len(self._range_tombstones)
 
     @property
     def estimated_file_bytes(self) -> int:
@@ -144,17 +117,67 @@ class TableWriter:
         return handle
 
     def _finish_data_block(self) -> None:
-        block = self._block
-        if not len(block):
+        pending = self._pending
+        if not pending:
             return
-        handle = self._write_block(block.finish(), self._compression)
-        assert self._last_key is not None
+        keys = list(map(_KEY, pending))
+        neg_seqs = list(map(_NEG_SEQ, pending))
+        kinds = list(map(_KIND, pending))
+        values = list(map(_VALUE, pending))
+        self._check_order(pending)
+        # Distinct user keys for the bloom filter: each key whose predecessor differs.
+        before = [self._last_key, *keys]
+        self._bloom_keys += compress(keys, map(ne, keys, before))
+        props = self.props
+        first_index = props.entries
+        if first_index == 0:
+            props.smallest_key = keys[0]
+        seqs = list(map(neg, neg_seqs))
+        low, high = min(seqs), max(seqs)
+        # smallest_seq may already hold a range tombstone's seq (0: nothing yet).
+        if props.smallest_seq == 0 or low < props.smallest_seq:
+            props.smallest_seq = low
+        if high > props.largest_seq:
+            props.largest_seq = high
+        n = len(pending)
+        props.entries = first_index + n
+        props.raw_key_bytes += sum(map(len, keys))
+        props.raw_value_bytes += sum(map(len, values))
+        deletes = kinds.count(KIND_DELETE)
+        if deletes:
+            props.point_deletes += deletes
+            # Positions of recent point deletes, to find the densest window (module docs).
+            recent = self._recent_deletes
+            window = self._settings.deletion_window
+            for offset in compress(range(n), map(eq, kinds, repeat(KIND_DELETE))):
+                index = first_index + offset
+                recent.append(index)
+                while recent[0] <= index - window:
+                    recent.popleft()
+                if len(recent) > props.max_deletes_in_window:
+                    props.max_deletes_in_window = len(recent)
+        props.puts += n - deletes
+        trailers = [(s << 8) | k for s, k in zip(seqs, kinds, strict=True)]
+        last = pending[-1]
+        self._last_key = last[0]
+        self._last_neg_seq = last[1]
+        handle = self._write_block(encode_block(keys, trailers, values), self._compression)
         # The index maps the block's last internal key to its handle.
-        self._index.add(self._last_key, pack_trailer(-self._last_neg_seq, 0), _HANDLE.pack(*handle))
-        self.props.data_blocks += 1
-        self.props.data_bytes += handle.size + 5
-        self._block = BlockBuilder()
+        self._index.add(last[0], pack_trailer(-last[1], 0), _HANDLE.pack(*handle))
+        props.data_blocks += 1
+        props.data_bytes += handle.size + 5
+        self._pending = []
         self._block_bytes = 0
+
+    def _check_order(self, pending: list[Entry]) -> None:
+        """Raise ValueError unless the internal keys ascend strictly (across blocks too)."""
+        internal = list(map(_INTERNAL_KEY, pending))
+        if self._last_key is not None:
+            internal.insert(0, (self._last_key, self._last_neg_seq))
+        if any(map(ge, internal, islice(internal, 1, None))):
+            for (k0, s0), (k1, s1) in pairwise(internal):
+                if (k1, s1) <= (k0, s0):
+                    raise ValueError(f"entries out of order: {k1!r}#{-s1} after {k0!r}#{-s0}")
 
     def finish(self) -> tuple[TableProperties, int]:
         """Write the remaining blocks, the footer, fsync and close. Returns (props, size)."""
