@@ -46,7 +46,7 @@ from .engine.commit import BATCH_HEADER, Writer, take_group
 from .engine.state import SuperVersion, make_super_version
 from .engine.tables import TableCache
 from .errors import ClosedError, DiskError, Error, NotFoundError, ReadOnlyError
-from .iterators.merging import concat, merge, merge_runs, visible
+from .iterators.merging import FIRST_RUN, MAX_RUN, concat, merge, merge_runs, visible
 from .iterators.user import ScanTally, prefix_end, user_entries, user_runs
 from .manifest.edit import VersionEdit
 from .manifest.version import Version
@@ -834,8 +834,9 @@ class DB:
         if not fragments:
             # No range tombstones: merge and filter a run at a time, so the per-entry
             # work runs in C (iterators/merging.py, user_runs).
+            first = FIRST_RUN if limit is None else max(1, min(limit, MAX_RUN))
             runs = user_runs(
-                merge_runs(sources, reverse), reverse, ScanTally(), limit, self._count_scan
+                merge_runs(sources, reverse, first), reverse, ScanTally(), limit, self._count_scan
             )
             return chain.from_iterable(runs)
         merged = merge(sources, reverse)

@@ -21,13 +21,13 @@ from itertools import chain, islice
 
 from ..core.keys import Entry
 
-FIRST_RUN = 16
+FIRST_RUN = 8
 MAX_RUN = 1024
 
 
-def runs_of(source: Iterator[Entry]) -> Iterator[list[Entry]]:
-    """One source cut into lists (growing from FIRST_RUN to MAX_RUN entries)."""
-    size = FIRST_RUN
+def runs_of(source: Iterator[Entry], first: int = FIRST_RUN) -> Iterator[list[Entry]]:
+    """One source cut into lists (growing from `first` to MAX_RUN entries)."""
+    size = first
     while True:
         part = list(islice(source, size))
         if part:
@@ -37,22 +37,28 @@ def runs_of(source: Iterator[Entry]) -> Iterator[list[Entry]]:
         size = min(size * 2, MAX_RUN)
 
 
-def merge_runs(sources: list[Iterator[Entry]], reverse: bool = False) -> Iterator[list[Entry]]:
+def merge_runs(
+    sources: list[Iterator[Entry]], reverse: bool = False, first: int = FIRST_RUN
+) -> Iterator[list[Entry]]:
     """Sorted runs whose concatenation is the merge of `sources` (see module docs).
+
+    `first` is the size of the first chunk taken from each source: a scan with a
+    limit passes the limit, so that the first run alone usually satisfies it (the
+    source that sets the watermark hands out all `first` of its entries).
 
     Cost: per entry, a few C-level steps (islice, a sort that mostly merges runs, a
     slice); per run, a handful of Python steps.
     """
     if len(sources) <= 1:
         if sources:
-            yield from runs_of(sources[0])
+            yield from runs_of(sources[0], first)
         return
     # The last entry taken from each source (set for every live one in the first round).
     lasts: list[Entry] = [(b"", 0, 0, b"")] * len(sources)
     live = list(range(len(sources)))
     need = list(live)
     pending: list[Entry] = []  # taken but not handed out; kept ascending
-    size = FIRST_RUN
+    size = first
     while True:
         for i in need:
             part = list(islice(sources[i], size))

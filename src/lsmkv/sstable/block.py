@@ -180,10 +180,14 @@ class Block:
                     pairwise(ko), self._trailers, pairwise(vo), strict=True
                 )
             ]
-        trailers = self._trailers
         return [
-            (kb[ko[i] : ko[i + 1]], -(trailers[i] >> 8), trailers[i] & 0xFF, vb[vo[i] : vo[i + 1]])
-            for i in range(lo, hi)
+            (kb[a:b], -(t >> 8), t & 0xFF, vb[c:d])
+            for (a, b), t, (c, d) in zip(
+                pairwise(ko[lo : hi + 1]),
+                self._trailers[lo:hi],
+                pairwise(vo[lo : hi + 1]),
+                strict=True,
+            )
         ]
 
 

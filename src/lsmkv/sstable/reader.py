@@ -24,7 +24,7 @@ from .properties import TableProperties
 
 _HANDLE = struct.Struct("<QI")
 # Entries decoded first when a bounded scan starts inside a block (see iter_entries).
-_FIRST_PIECE = 12
+_FIRST_PIECE = 16
 
 
 class TableReader:
@@ -176,17 +176,16 @@ class TableReader:
     ) -> Iterator[list[Entry]]:
         for i in range(first, last + 1):
             block = self.block(i)
-            count = block.count
-            hi = count if end is None or i != last else block.seek(end)
-            if i == first and start is not None:
-                lo = block.seek(start)
-                # A short first piece: most seeks read only a few entries.
+            hi = block.count if end is None or i != last else block.seek(end)
+            lo = block.seek(start) if i == first and start is not None else 0
+            if start is not None and i <= first + 1:
+                # A short first piece from each of the first two blocks: most seeks
+                # read only a few entries, and decoding is the cost of a short scan.
                 cut = min(hi, lo + _FIRST_PIECE)
                 yield block.entries(lo, cut)
-                if cut < hi:
-                    yield block.entries(cut, hi)
-            else:
-                yield block.entries(0, hi)
+                lo = cut
+            if lo < hi:
+                yield block.entries(lo, hi)
 
     def _reverse_blocks(
         self, first: int, last: int, start: bytes | None, end: bytes | None
