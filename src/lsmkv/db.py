@@ -518,7 +518,10 @@ class DB:
             # Why no retry: after a failed fsync the kernel may have dropped the dirty
             # pages and will report success next time; a retried fsync proves nothing.
             error = _disk_error(e, f"writing the WAL of {self.path}")
-        if error is None:
+        if error is None and tr is None:
+            for member in group:
+                mem.add_many(member.seq, member.ops)
+        elif error is None:
             add = mem.add
             for member in group:
                 seq = member.seq
