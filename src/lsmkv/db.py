@@ -341,15 +341,13 @@ class DB:
             key = check_key(key)
         if type(value) is not bytes or len(value) > MAX_VALUE_BYTES:
             value = check_value(value)
-        body = OP.pack(KIND_PUT, len(key), len(value)) + key + value
-        if not (self.options.sync if sync is None else sync):
-            if self._write_unsynced(KIND_PUT, key, value, body):
-                return
-            self._commit(Writer(body, ((KIND_PUT, key, value),), False, len(key) + len(value)))
+        synced = self.options.sync if sync is None else sync
+        if not synced and self._write_unsynced(KIND_PUT, key, value):
             return
-        self._commit(Writer(body, ((KIND_PUT, key, value),), True, len(key) + len(value)))
+        body = OP.pack(KIND_PUT, len(key), len(value)) + key + value
+        self._commit(Writer(body, ((KIND_PUT, key, value),), synced, len(key) + len(value)))
 
-    def _write_unsynced(self, kind: int, key: bytes, value: bytes, body: bytes) -> bool:
+    def _write_unsynced(self, kind: int, key: bytes, value: bytes) -> bool:
         """The fast path of a lone unsynced write; False if the general path is needed.
 
         Taken only when no group is in flight and nothing needs attention (errors, a
@@ -374,7 +372,7 @@ class DB:
             wal = self._wal
             assert wal is not None
             seq = self._last_seq + 1
-            framed = wal.frame(BATCH_HEADER.pack(seq, 1) + body)
+            framed = wal.frame_op(seq, kind, key, value)
             try:
                 wal.write(framed)
             except OSError as e:
@@ -395,10 +393,10 @@ class DB:
         durability as `put`. The old value stays on disk until compaction drops it."""
         if type(key) is not bytes or len(key) > MAX_KEY_BYTES:
             key = check_key(key)
-        body = OP.pack(KIND_DELETE, len(key), 0) + key
         synced = self.options.sync if sync is None else sync
-        if not synced and self._write_unsynced(KIND_DELETE, key, b"", body):
+        if not synced and self._write_unsynced(KIND_DELETE, key, b""):
             return
+        body = OP.pack(KIND_DELETE, len(key), 0) + key
         self._commit(Writer(body, ((KIND_DELETE, key, b""),), synced, len(key)))
 
     def delete_range(self, start: bytes, end: bytes, sync: bool | None = None) -> None:
