@@ -44,7 +44,7 @@ from .engine import read as read_path
 from .engine.commit import BATCH_HEADER, Writer, take_group
 from .engine.state import SuperVersion, make_super_version
 from .engine.tables import TableCache
-from .errors import ClosedError, DiskError, Error, NotFoundError, ReadOnlyError
+from .errors import ClosedError, CorruptionError, DiskError, Error, NotFoundError, ReadOnlyError
 from .iterators.merging import concat, merge, visible
 from .iterators.user import ScanTally, prefix_end, user_entries
 from .manifest.edit import VersionEdit
@@ -201,9 +201,6 @@ class DB:
                 if not opts.create_if_missing or opts.read_only:
                     raise NotFoundError(f"{path}: no store here (create_if_missing=False)")
                 fs.mkdir(path)
-                # The new directory's own entry must be durable too, or a power loss
-                # could take the whole store away with every synced write in it.
-                fs.sync_dir(os.path.dirname(os.path.abspath(path)))
             if not opts.read_only:
                 self._lock = fs.lock(os.path.join(path, filenames.LOCK))
             try:
@@ -230,7 +227,18 @@ class DB:
                 raise Error(f"{path}: a store already exists here (error_if_exists=True)")
             versions.recover()
         else:
-            strangers = [n for n in names if n not in (filenames.LOCK,)]
+            # A creation cut short (crash or error before CURRENT was renamed into place)
+            # leaves a manifest and CURRENT.tmp: no write was ever acknowledged, so start
+            # afresh. Tables or WALs without CURRENT are a damaged store, not a new one.
+            leftovers = (filenames.LOCK, filenames.CURRENT + filenames.TEMP_SUFFIX)
+            store_files = [n for n in names if filenames.parse(n) is not None]
+            if any(filenames.parse(n)[0] != "manifest" for n in store_files):  # type: ignore[index]
+                raise CorruptionError(
+                    f"CURRENT is missing but the directory holds store files "
+                    f"(e.g. {store_files[0]!r}); lsmkv.repair() can salvage them",
+                    os.path.join(path, filenames.CURRENT),
+                )
+            strangers = [n for n in names if n not in leftovers and n not in store_files]
             if strangers:
                 raise Error(
                     f"{path}: not an lsmkv store (no CURRENT file, but it holds "
@@ -238,6 +246,11 @@ class DB:
                 )
             if opts.read_only:
                 raise NotFoundError(f"{path}: no store here")
+            # The store directory's own entry must be durable too, or a power loss could
+            # take the whole store away with every synced write in it. Done on every
+            # creation, not only after mkdir: an earlier attempt may have made the
+            # directory and failed before this fsync.
+            fs.sync_dir(os.path.dirname(os.path.abspath(path)))
             versions.install_new_manifest()
         # Replay every WAL the manifest does not mark as flushed, oldest first.
         logs = sorted(
@@ -1102,7 +1115,10 @@ class DB:
         except BaseException as e:
             with self._mutex:
                 request["done"] = True
-                request["error"] = e
+                # The caller of compact() sees lsmkv errors only, never a bare OSError.
+                request["error"] = (
+                    _disk_error(e, f"compacting {self.path}") if isinstance(e, OSError) else e
+                )
                 self._bg_cv.notify_all()
             raise
         with self._mutex:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 from ..core.counters import Counters
 from ..core.keys import KIND_RANGE_DELETE, Entry
-from ..errors import CorruptionError
+from ..errors import CorruptionError, DiskError
 from ..rangedel import EMPTY, Fragments, RangeTombstone
 from ..storage.fs import FileSystem
 from .block import Block, decode_block
@@ -93,7 +93,11 @@ class TableReader:
             self._counters.block_cache_hits += 1
             return block
         self._counters.block_reads += 1
-        payload = read_block(self._file, self.path, handle)
+        try:
+            payload = read_block(self._file, self.path, handle)
+        except OSError as e:
+            # Readers see lsmkv errors only, never a bare OSError.
+            raise DiskError.from_os(e, f"reading {self.path} at offset {handle.offset}") from e
         try:
             block = decode_block(payload)
         except (ValueError, struct.error):

@@ -144,6 +144,8 @@ class FaultFS(FileSystem):
         # Called as hook(op, path) before every operation (mutex held): a test can take
         # a crash_image() at exactly that instant, or cut the power there.
         self.hook: Callable[[str, str], None] | None = None
+        # Called as on_fault(op, errno, path) just before an injected error is raised.
+        self.on_fault: Callable[[str, int, str], None] | None = None
         self.faults = 0
         self.power_losses = 0
 
@@ -198,6 +200,8 @@ class FaultFS(FileSystem):
                 if rule.times <= 0:
                     self._rules.remove(rule)
             self.faults += 1
+            if self.on_fault is not None:
+                self.on_fault(op, rule.errno, path)
             raise _oserror(rule.errno, path, "injected")
 
     def _journal(self, path: str, event: tuple[object, ...]) -> None:
