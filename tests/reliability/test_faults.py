@@ -22,8 +22,6 @@ from typing import Any
 import pytest
 
 import lsmkv
-from lsmkv.testing import OPERATIONS, FaultFS, MemFS
-
 from crash.workload import (
     FULL,
     SMALL_STORE,
@@ -33,6 +31,7 @@ from crash.workload import (
     matching_prefix,
     read_all,
 )
+from lsmkv.testing import OPERATIONS, FaultFS, MemFS
 
 PATH = "/db"
 ERRNOS = (errno.EIO, errno.ENOSPC)
