@@ -948,6 +948,12 @@ class DB:
                     self._mutex.acquire()
                     self._set_bg_error(_disk_error(e, "background work"))
                     self._mutex.release()
+                except Exception as e:
+                    # A bug must not kill this thread silently: writers waiting for a
+                    # flush would hang forever. Stop, and say why, like a disk error.
+                    self._mutex.acquire()
+                    self._set_bg_error(Error(f"background work failed: {e!r}"))
+                    self._mutex.release()
                 finally:
                     self._mutex.acquire()
                     self._bg_busy = False

@@ -102,3 +102,28 @@ def test_power_loss_kills_the_open_store() -> None:
     with lsmkv.open(PATH, fs=fs) as db2:  # the lock went with the power
         assert db2.get(b"a") == b"1"
         assert db2.get(b"b") is None
+
+
+@pytest.mark.timeout(30)
+def test_an_unexpected_exception_in_background_work_is_reported_not_a_hang(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import lsmkv.db as dbmod
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise ValueError("a bug in the flush")
+
+    fs = FaultFS(MemFS())
+    db = lsmkv.open(PATH, fs=fs)
+    db.put(b"k", b"v")
+    monkeypatch.setattr(dbmod, "write_tables", broken)
+    with pytest.raises(lsmkv.Error, match="a bug in the flush"):
+        db.flush()  # was: the background thread died and flush() waited forever
+    assert "a bug in the flush" in db.stats()["background_error"]
+    with pytest.raises(lsmkv.Error):
+        db.put(b"k2", b"v2")
+    assert db.get(b"k") == b"v"
+    monkeypatch.undo()
+    db.close()
+    with lsmkv.open(PATH, fs=fs) as db:
+        assert db.get(b"k") == b"v"
