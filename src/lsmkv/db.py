@@ -779,7 +779,7 @@ class DB:
         sv = self._sv  # captured now: the iterator reads the store as of this moment
         sources, fragments = self._sources(sv, read_seq, start, end, reverse)
         self._counters.iterators += 1
-        return self._iterate(sources, fragments, read_seq, reverse, limit)
+        return self._iterate(sv, sources, fragments, read_seq, reverse, limit)
 
     def _sources(
         self,
@@ -821,12 +821,15 @@ class DB:
 
     def _iterate(
         self,
+        sv: SuperVersion,
         sources: list[Iterator[Any]],
         fragments: Fragments,
         read_seq: int,
         reverse: bool,
         limit: int | None,
     ) -> Iterator[tuple[bytes, bytes]]:
+        # `sv` is held for the iterator's whole life on purpose: its Version keeps the
+        # tables it reads from being deleted (and their readers closed) by compaction.
         tally = ScanTally()
         try:
             if limit == 0:
