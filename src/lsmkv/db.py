@@ -646,8 +646,11 @@ class DB:
         skipped by key range or bloom filter when it cannot hold the key; a table that
         may hold it costs one (usually cached) block search.
 
+        >>> db.put(b"apple", b"red")
         >>> db.get(b"apple")
         b'red'
+        >>> db.get(b"pear", b"none")
+        b'none'
         """
         if type(key) is not bytes:
             key = check_key(key)
