@@ -11,7 +11,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from tests.format_examples import EXAMPLES, hexdump
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "format"

@@ -48,11 +48,11 @@ def test_format_key() -> None:
 def test_checks_name_what_is_wrong() -> None:
     assert check_key(bytearray(b"k")) == b"k"
     assert check_value(memoryview(b"v")) == b"v"
-    with pytest.raises(TypeError, match="start must be bytes-like.*got str"):
+    with pytest.raises(TypeError, match=r"start must be bytes-like.*got str"):
         check_key("k", "start")
     with pytest.raises(ValueError, match="limit is"):
         check_key(b"x" * (MAX_KEY_BYTES + 1))
-    with pytest.raises(TypeError, match="value must be bytes-like.*got int"):
+    with pytest.raises(TypeError, match=r"value must be bytes-like.*got int"):
         check_value(5)
 
 
@@ -75,7 +75,7 @@ def test_batch_payload_damage_is_corruption(cut: int) -> None:
     b = WriteBatch()
     b.put(b"key", b"value")
     payload = HEADER.pack(1, 1) + b.body()
-    with pytest.raises(CorruptionError, match="000001.log at offset 7"):
+    with pytest.raises(CorruptionError, match=r"000001\.log at offset 7"):
         decode_payload(payload[:-cut], "000001.log", 7)
     with pytest.raises(CorruptionError):
         decode_payload(payload + b"\x00", "x", 0)  # trailing bytes

@@ -82,7 +82,7 @@ def test_bloom_probe_count() -> None:
 
 def test_bloom_hash_is_stable_across_processes() -> None:
     # Stored on disk, so fixed forever: crc32 and adler32|1 (never Python's salted hash()).
-    assert bloom_hash(b"apple") == (0xa92ed050, 0x6370213)
+    assert bloom_hash(b"apple") == (0xA92ED050, 0x6370213)
 
 
 # ------------------------------------------------------------------- tables
