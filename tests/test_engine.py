@@ -4,6 +4,7 @@ amplification figures, iterator isolation, recovery of acknowledged writes."""
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from pathlib import Path
@@ -117,3 +118,43 @@ def test_reopen_recovers_unflushed_and_flushed_writes(tmp_path: Path) -> None:
         assert db.get(b"k0150") is None and db.get(b"k0300") is None
         assert db.get(b"k0499") == b"499"
         assert db.stats()["last_sequence"] >= 502
+
+
+def test_wals_beyond_the_manifest_counter_are_never_replayed_twice(tmp_path: Path) -> None:
+    """WALs are numbered without a manifest edit, so after a crash the manifest's file
+    counter can lag behind several WALs. Recovery must not hand those numbers out again:
+    reusing one would truncate a WAL or leave a flushed one to be replayed a second time,
+    resurrecting what was deleted since."""
+    from lsmkv.batch import encode_op
+    from lsmkv.core.keys import KIND_PUT
+    from lsmkv.engine.commit import BATCH_HEADER
+    from lsmkv.manifest.versionset import VersionSet
+    from lsmkv.record import RecordWriter
+
+    path = tmp_path / "db"
+    with lsmkv.open(path) as db:
+        db.put(b"base", b"1")
+    fs = OSFileSystem()
+    versions = VersionSet(fs, str(path), 7)
+    versions.recover()
+    first, last_seq = versions.next_file_number, versions.last_seq
+    versions.close()
+    # The crash left three WALs the manifest never heard of (a writer switched
+    # memtables while flushes were pending), numbered from the manifest's counter on.
+    crafted = (b"k0", b"k1", b"k2", b"k3", b"zombie")
+    for i, key in enumerate(crafted):
+        writer = RecordWriter(fs.create(str(path / f"{first + i:06d}.log")))
+        seq = last_seq + 10 + i
+        writer.append(BATCH_HEADER.pack(seq, 1) + encode_op(KIND_PUT, key, b"v"))
+        writer.sync()
+        writer.close()
+    with lsmkv.open(path) as db:
+        assert [db.get(k) for k in (b"base", *crafted)] == [b"1"] + [b"v"] * len(crafted)
+        # Every crafted WAL was replayed and flushed, and no new file took a number.
+        numbers = {int(n.split(".")[0]) for n in os.listdir(path) if n[0].isdigit()}
+        assert not numbers & set(range(first, first + len(crafted))), sorted(numbers)
+        db.delete(b"zombie")
+        db.compact()  # the put and its tombstone both leave the bottom level
+    with lsmkv.open(path) as db:
+        assert db.get(b"zombie") is None
+        assert db.get(b"k1") == b"v"

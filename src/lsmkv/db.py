@@ -234,6 +234,8 @@ class DB:
             if opts.read_only:
                 raise NotFoundError(f"{path}: no store here")
             versions.install_new_manifest()
+        for parsed in filter(None, map(filenames.parse, names)):
+            versions.mark_file_number_used(parsed[1])
         # Replay every WAL the manifest does not mark as flushed, oldest first.
         logs = sorted(
             num
