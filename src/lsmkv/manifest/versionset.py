@@ -14,6 +14,7 @@ instant CURRENT names a complete, durable manifest.
 from __future__ import annotations
 
 import os
+import threading
 
 from ..core import filenames
 from ..errors import CorruptionError
@@ -41,14 +42,18 @@ class VersionSet:
         self.compact_pointers: dict[int, bytes] = {}
         self.manifest_number = 0
         self._manifest: RecordWriter | None = None
+        # File numbers are taken by the write path (a new WAL, mutex held) and by
+        # background jobs (no mutex): `n = x; x += 1` is not atomic across threads.
+        self._number_lock = threading.Lock()
 
     def _path(self, name: str) -> str:
         return os.path.join(self._dir, name)
 
     def new_file_number(self) -> int:
-        number = self.next_file_number
-        self.next_file_number += 1
-        return number
+        with self._number_lock:
+            number = self.next_file_number
+            self.next_file_number += 1
+            return number
 
     # --------------------------------------------------------------- recovery
     def recover(self) -> None:
@@ -89,14 +94,15 @@ class VersionSet:
     def _absorb(self, version: Version, edit: VersionEdit) -> Version:
         if edit.log_number is not None:
             self.log_number = edit.log_number
-        if edit.next_file_number is not None:
-            self.next_file_number = max(self.next_file_number, edit.next_file_number)
+        with self._number_lock:
+            if edit.next_file_number is not None:
+                self.next_file_number = max(self.next_file_number, edit.next_file_number)
+            for _level, meta in edit.added:
+                self.next_file_number = max(self.next_file_number, meta.number + 1)
         if edit.last_seq is not None:
             self.last_seq = max(self.last_seq, edit.last_seq)
         for level, key in edit.compact_pointers:
             self.compact_pointers[level] = key
-        for _level, meta in edit.added:
-            self.next_file_number = max(self.next_file_number, meta.number + 1)
         return version.apply(edit)
 
     # ------------------------------------------------------------------ writes
