@@ -20,7 +20,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
-import click
 import typer
 
 from .. import errors
@@ -39,12 +38,22 @@ from .views import (
     render_where,
 )
 
+# Typer carries its own copy of click; its exception classes are reached through the one
+# it exports (BadParameter), not imported from a private module.
+_UsageError: type[Exception] = next(
+    c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError"
+)
+_ClickException: type[Exception] = next(
+    c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"
+)
+
 app = typer.Typer(
     name="lsmkv",
     help="lsmkv: a log-structured merge-tree key-value store that explains itself.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -161,8 +170,11 @@ def scan(
 # -------------------------------------------------------------- introspection
 @app.command()
 def where(db: DbArg, key: str, hex_mode: HexOpt = False, as_json: JsonOpt = False) -> None:
-    """Every version of KEY still physically present, newest first: WAL, memtable, each
-    SSTable; tombstones included; marks what a get returns and what is shadowed."""
+    """Every version of KEY still on disk or in memory, newest first.
+
+    WAL records, memtable entries, each SSTable's entry (level, file, seq) and covering
+    range tombstones; marks what a get returns and which versions are shadowed.
+    """
     k = _bytes_arg(key, "key", hex_mode)
     with _store(db) as store:
         records = store.where(k)
@@ -228,8 +240,12 @@ def stats(
     hex_mode: HexOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Levels (files, bytes, entries, tombstones, key range), memtable and WAL sizes,
-    read/write/space amplification, and tombstone warnings with their remedy."""
+    """Levels, sizes, tombstones, amplification, and tombstone warnings.
+
+    Levels as a table (files, bytes, entries, tombstones, key range), memtable and WAL
+    sizes, read/write/space amplification, and a warning with the remedy where a scan
+    would step over too many tombstones.
+    """
     out = Out()
     if explain_figures:
         rows = [[name, text] for name, text in {**DEFINITIONS, **DERIVED}.items()]
@@ -269,8 +285,10 @@ def compact(
     end: Annotated[str | None, typer.Option(help="Last key of the range.")] = None,
     hex_mode: HexOpt = False,
 ) -> None:
-    """Compact the store (or the tables overlapping [--start, --end]) down the levels,
-    dropping shadowed versions and tombstones; a progress line on a terminal."""
+    """Compact the store, or the tables overlapping [--start, --end].
+
+    Drops shadowed versions and tombstones; shows progress on a terminal.
+    """
     lo = _optional_bytes(start, "--start", hex_mode)
     hi = _optional_bytes(end, "--end", hex_mode)
     out = Out()
@@ -436,8 +454,11 @@ def demo(
         typer.Option("--dir", help="Run in this new directory and keep the store."),
     ] = None,
 ) -> None:
-    """The guided tour: writes, a flush, a delete, two reads and a compaction on a fresh
-    store, each step shown from the engine's own trace events."""
+    """The guided tour: writes, a flush, a delete, two reads, a compaction.
+
+    Runs on a fresh store in a temporary directory; every step is shown from the
+    engine's own trace events.
+    """
     from .demo import run_demo
 
     if directory is not None and directory.exists() and any(directory.iterdir()):
@@ -488,15 +509,19 @@ def main(argv: list[str] | None = None) -> int:
     except _Exit as e:
         err(e.message)
         return e.code
-    except click.exceptions.UsageError as e:
-        hint = f" (see 'lsmkv {e.ctx.info_name} --help')" if e.ctx and e.ctx.parent else ""
-        hint = hint or " (see 'lsmkv --help')"
-        err(f"{e.format_message()}{hint}")
+    except _UsageError as e:
+        ctx = getattr(e, "ctx", None)
+        name = f"lsmkv {ctx.info_name}" if ctx is not None and ctx.parent is not None else "lsmkv"
+        message = getattr(e, "format_message", lambda: "")()
+        if type(e).__name__ == "NoArgsIsHelpError":  # bare `lsmkv`: the help is the message
+            print(message, file=sys.stderr)
+        else:
+            err(f"{message} (see '{name} --help')")
         return 2
-    except click.exceptions.ClickException as e:
-        err(e.format_message())
-        return e.exit_code
-    except click.exceptions.Abort:
+    except _ClickException as e:
+        err(str(getattr(e, "message", e)))
+        return int(getattr(e, "exit_code", 1))
+    except typer.Abort:
         err("aborted")
         return 130
     except KeyboardInterrupt:
