@@ -774,6 +774,20 @@ class DB:
     def _traced_get(self, key: bytes, seq: int, default: T | None) -> bytes | T | None:
         self._counters.gets += 1
         entry, report = read_path.walk(self._sv, key, seq, self._tables)
+        c = self._counters
+        # A traced get counts what it did like an untraced one, so stats() agrees.
+        for step in report["steps"]:
+            bloom = step.get("bloom")
+            if step["source"] == "memtable":
+                c.memtable_hits += step["result"] != "absent"
+            elif bloom == "skip":
+                c.bloom_skips += 1
+            elif "why" in step:
+                c.key_range_skips += 1
+            else:
+                c.tables_probed += 1
+                c.per_level_probes[step["level"]] += 1
+                c.bloom_false_positives += bloom == "false_positive"
         assert self._trace is not None
         self._trace("get", **report)
         if entry is not None and entry[2] == KIND_PUT:
@@ -1315,6 +1329,9 @@ class DB:
                 range_covered_dropped=tally.range_covered_dropped,
                 seconds=round(result.seconds, 6),
             )
+        # Drop this frame's references to the old version, or the sweep below would see
+        # it alive and keep the compaction's input files on disk until the next sweep.
+        del sv, version
         self._delete_obsolete_files()
 
     def _note_dtc_outputs(
@@ -1416,6 +1433,111 @@ class DB:
                 self._tables.evict(number)
             if self._trace is not None:
                 self._trace("file.deleted", file=name, kind=kind)
+
+    # ----------------------------------------------------------- introspection
+    # (introspect/ is imported on first use: the engine's hot paths never need it)
+    def explain_get(self, key: bytes) -> dict[str, Any]:
+        """What one get of `key` does, step by step, as plain data: the memtables and
+        tables consulted newest to oldest, each key-range and bloom verdict (skip / pass /
+        false_positive), the block read or found in cache, range tombstones met, the
+        record that answered, and the call's read amplification (tables searched).
+        Schema: docs/format/trace.md. It is not counted as a get in stats() (the
+        blocks it reads are counted).
+
+        Cost: the same as a get, plus a small dict per layer.
+
+        >>> db.explain_get(b"apple")["found"]
+        True
+        """
+        from .introspect import explain
+
+        key = check_key(key)
+        self._check_open()
+        return explain.explain_get(self._sv, self._tables, key, self._visible_seq)
+
+    def explain_scan(
+        self,
+        start: bytes | None = None,
+        end: bytes | None = None,
+        *,
+        prefix: bytes | None = None,
+        reverse: bool = False,
+        limit: int | None = None,
+    ) -> dict[str, Any]:
+        """Run the scan `scan(start, end, prefix=, reverse=, limit=)` and report what it did:
+        its sources, entries read from each, tombstones, range-deleted and shadowed
+        versions stepped over, blocks read, and keys returned (listed up to 100).
+        Schema: docs/format/trace.md.
+
+        Cost: the same as the scan run to its end (or its limit).
+        """
+        from .introspect import explain
+
+        if start is not None:
+            start = check_key(start, "start")
+        if end is not None:
+            end = check_key(end, "end")
+        if prefix is not None:
+            prefix = check_key(prefix, "prefix")
+            p_end = prefix_end(prefix)
+            start = prefix if start is None or start < prefix else start
+            end = p_end if end is None or (p_end is not None and p_end < end) else end
+        if limit is not None and (not isinstance(limit, int) or limit < 0):
+            raise ValueError(f"limit must be a non-negative int, got {limit!r}")
+        self._check_open()
+        report = explain.explain_scan(
+            self._sv,
+            self._tables,
+            self._counters,
+            self._visible_seq,
+            start,
+            end,
+            reverse,
+            limit,
+            self.options.scan_tombstone_hint,
+        )
+        report["prefix"] = None if prefix is None else prefix.hex()
+        return report
+
+    def where(self, key: bytes) -> list[dict[str, Any]]:
+        """Every version of `key` physically present, newest first: WAL records,
+        memtable entries, SSTable entries and covering range tombstones, each with its
+        source, level, file, seq, kind, value (hex) and `status` ("answer": what a get
+        returns or the tombstone that makes it return None; "shadowed"; "log": a WAL
+        copy). Schema: docs/format/trace.md.
+
+        Cost: reads the live WAL files in full, plus a lookup in every table whose key
+        range holds the key.
+
+        >>> [r["status"] for r in db.where(b"apple")]
+        ['answer', 'log']
+        """
+        from .introspect import where as where_mod
+
+        key = check_key(key)
+        self._check_open()
+        return where_mod.where(
+            self._sv,
+            self._tables,
+            self._fs,
+            self.path,
+            self._versions.log_number,
+            key,
+            self._visible_seq,
+        )
+
+    def tombstone_map(self, buckets: int = 32, threshold: int | None = None) -> dict[str, Any]:
+        """Tombstone density by key range and layer, and the key ranges where a scan
+        would step over more than `threshold` tombstones (default: the option
+        `scan_tombstone_hint`, 1,000), with the remedy. Schema: docs/format/trace.md.
+
+        Cost: reads every entry of every live table once (O(entries) time and memory).
+        """
+        from .introspect import tombstones
+
+        self._check_open()
+        limit = self.options.scan_tombstone_hint if threshold is None else threshold
+        return tombstones.tombstone_map(self._sv, self._tables, buckets=buckets, threshold=limit)
 
     # ------------------------------------------------------------------- stats
     def stats(self) -> dict[str, Any]:
