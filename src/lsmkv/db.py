@@ -165,7 +165,9 @@ class DB:
     def __init__(self, path: str | os.PathLike[str], options: Options) -> None:
         self.path = os.fspath(path)
         self.options = options
-        self._fs: FileSystem = options.fs if options.fs is not None else OSFileSystem()
+        base_fs = options.fs if options.fs is not None else OSFileSystem()
+        # A session dies with a simulated power loss (FaultFS); the real fs is itself.
+        self._fs: FileSystem = base_fs.session(self._lost_power)
         self._counters = Counters(
             per_level_bytes_read=[0] * options.num_levels,
             per_level_bytes_written=[0] * options.num_levels,
@@ -228,6 +230,9 @@ class DB:
                 if not opts.create_if_missing or opts.read_only:
                     raise NotFoundError(f"{path}: no store here (create_if_missing=False)")
                 fs.mkdir(path)
+                # The new directory's own entry must be durable too, or a power loss
+                # could take the whole store away with every synced write in it.
+                fs.sync_dir(os.path.dirname(os.path.abspath(path)))
             if not opts.read_only:
                 self._lock = fs.lock(os.path.join(path, filenames.LOCK))
             try:
@@ -1674,6 +1679,25 @@ class DB:
             except OSError:
                 pass
         self._release_resources()
+
+    def _lost_power(self) -> None:
+        """FaultFS cut the power: this DB object is dead, as its process would be.
+
+        Its file handles already fail with EIO and its lock is released; from now on
+        every call raises `ClosedError`, and the background thread stops.
+        """
+        self._closed = True
+        self._lock = None
+
+        def wake() -> None:
+            with self._mutex:
+                self._shutting_down = True
+                self._bg_cv.notify_all()
+                self._write_cv.notify_all()
+
+        # From a helper thread: the caller may be an engine thread holding the mutex
+        # (a test cutting power from inside a trace hook).
+        threading.Thread(target=wake, name="lsmkv-power-loss", daemon=True).start()
 
     def _release_resources(self) -> None:
         if self._wal is not None:
