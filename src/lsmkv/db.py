@@ -1451,6 +1451,7 @@ class DB:
 
         Cost: the same as a get, plus a small dict per layer.
 
+        >>> db.put(b"apple", b"red")
         >>> db.explain_get(b"apple")["found"]
         True
         """
@@ -1514,6 +1515,7 @@ class DB:
         Cost: reads the live WAL files in full, plus a lookup in every table whose key
         range holds the key.
 
+        >>> db.put(b"apple", b"red")
         >>> [r["status"] for r in db.where(b"apple")]
         ['answer', 'log']
         """
