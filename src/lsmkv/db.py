@@ -58,7 +58,7 @@ from .rangedel import Fragments
 from .sstable.cache import BlockCache
 from .sstable.writer import TableSettings
 from .storage.fs import FileLock, FileSystem, OSFileSystem
-from .wal.replay import iter_ops, read_wal
+from .wal.replay import check_sealed_wals, iter_ops, read_wal
 from .wal.writer import WalWriter
 
 T = TypeVar("T")
@@ -255,6 +255,17 @@ class DB:
             if opts.error_if_exists:
                 raise Error(f"{path}: a store already exists here (error_if_exists=True)")
             versions.recover()
+            missing = [
+                filenames.table_name(f.number)
+                for _, f in versions.current.files()
+                if filenames.table_name(f.number) not in names
+            ]
+            if missing:
+                # Fail now, naming the file, rather than at the first read that needs it.
+                raise CorruptionError(
+                    f"the manifest names {len(missing)} missing table(s): {', '.join(missing)}",
+                    os.path.join(path, missing[0]),
+                )
         else:
             # A creation cut short (crash or error before CURRENT was renamed into place)
             # leaves a manifest and CURRENT.tmp: no write was ever acknowledged, so start
@@ -291,12 +302,24 @@ class DB:
         )
         recovered = Memtable(0)
         last_seq = versions.last_seq
+        check_sealed_wals(versions.sealed_wals, logs, path, fs, opts.wal_recovery_mode)
+        if versions.log_number and versions.log_number not in logs:
+            # The WAL the manifest names as current is always created before the
+            # manifest names it and deleted only after a later edit moves past it.
+            raise CorruptionError(
+                "the manifest's current WAL is missing: the WAL was deleted, or the "
+                "manifest lost its later edits",
+                os.path.join(path, filenames.wal_name(versions.log_number)),
+            )
         for i, number in enumerate(logs):
             wal_path = os.path.join(path, filenames.wal_name(number))
             # Every WAL but the newest was fsync'd in full when the next one started,
-            # so only the newest may have a torn tail.
+            # so only the newest may have a torn tail; none has after a clean close.
             contents = read_wal(
-                fs, wal_path, fully_synced=i < len(logs) - 1, mode=opts.wal_recovery_mode
+                fs,
+                wal_path,
+                fully_synced=i < len(logs) - 1 or number in versions.sealed_wals,
+                mode=opts.wal_recovery_mode,
             )
             for seq, kind, key, value in iter_ops(contents):
                 recovered.add(seq, kind, key, value)
@@ -325,15 +348,16 @@ class DB:
                 "recovery",
             )
             edit.added = [(0, f) for f in outputs]
-        # The new WAL's number is recorded before the file exists: a crash in between
-        # leaves no WAL to replay, which is right, since its predecessors' data is now
-        # in the table just written.
+        # The new WAL exists, durably, before the manifest names it: so the WAL numbered
+        # `log_number` is always on disk, which is what lets the check below tell a
+        # manifest that lost edits (or a deleted WAL) from a crash. A crash before the
+        # edit leaves an empty WAL to replay, which is harmless.
         wal_number = versions.new_file_number()
+        self._wal = WalWriter(fs, os.path.join(path, filenames.wal_name(wal_number)), wal_number)
+        fs.sync_dir(path)
         edit.log_number = wal_number
         versions.log_and_apply(edit)
         self._pending_outputs.clear()
-        self._wal = WalWriter(fs, os.path.join(path, filenames.wal_name(wal_number)), wal_number)
-        fs.sync_dir(path)
         self._sv = make_super_version(Memtable(wal_number), (), versions.current)
         self._live_versions.add(versions.current)
         self._delete_obsolete_files()
@@ -1696,10 +1720,26 @@ class DB:
             self._bg_thread = None
         if self._wal is not None and self._write_error is None:
             try:
-                self._wal.sync()  # a clean close makes sync=False writes durable too
-            except OSError:
-                pass
+                # A clean close makes sync=False writes durable too, and the seal makes
+                # damage to any record of this WAL, the last included, read as corruption.
+                self._wal.seal()
+                if self._bg_error is None:
+                    self._record_sealed_wals()
+            except (OSError, Error):
+                pass  # the seals are a stronger check for the next open, not a need
         self._release_resources()
+
+    def _record_sealed_wals(self) -> None:
+        """Tell the manifest the exact size of every live WAL (close, after the seal), so
+        the next open treats a WAL cut short, extended or deleted as corruption."""
+        wal = self._wal
+        assert wal is not None
+        sealed = [(wal.number, wal.offset)]
+        for mem in self._sv.imms:  # fsync'd in full when their memtable was switched out
+            name = os.path.join(self.path, filenames.wal_name(mem.log_number))
+            if self._fs.exists(name):
+                sealed.append((mem.log_number, self._fs.size(name)))
+        self._versions.log_and_apply(VersionEdit(sealed_wals=sorted(sealed)))
 
     def _lost_power(self) -> None:
         """FaultFS cut the power: this DB object is dead, as its process would be.

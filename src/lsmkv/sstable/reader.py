@@ -75,6 +75,13 @@ class TableReader:
                 self.fragments = Fragments(tombs)
         except (ValueError, KeyError, TypeError, struct.error, UnicodeDecodeError) as e:
             raise CorruptionError(f"meta block does not parse ({e})", path, 0) from None
+        if self.number and self.props.file_number and self.props.file_number != self.number:
+            raise CorruptionError(
+                f"the file holds table {self.props.file_number}, not table {self.number} "
+                "(a misplaced or swapped file)",
+                path,
+                footer.properties_block.offset,
+            )
         # The index: the last user key of each data block, and where the block is.
         self.index_keys: list[bytes] = index.keys()
         self.handles: list[BlockHandle] = [

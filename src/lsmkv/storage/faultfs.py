@@ -33,6 +33,9 @@ and directories), rename, remove, mkdir, listdir.
     >>> db.put(b"k", b"v", sync=False)
     >>> fs.power_loss()            # the unsynced put is gone; db is dead
     >>> db = lsmkv.open("/db", fs=fs)
+    >>> print(db.get(b"k"))
+    None
+    >>> db.close()
 """
 
 from __future__ import annotations
@@ -164,6 +167,8 @@ class FaultFS(FileSystem):
         `times`: how many operations fail from then on (None: all, until `clear()`),
         `match`: only operations on paths containing this text count.
 
+        >>> import errno
+        >>> fs = FaultFS(MemFS())
         >>> fs.inject("write", errno.ENOSPC, after=3)   # the 4th write from now fails
         """
         if op not in OPERATIONS:
