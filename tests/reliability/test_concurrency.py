@@ -16,9 +16,9 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from crash.workload import FULL
 
 import lsmkv
+from crash.workload import FULL
 
 WRITERS = 3
 COUNTERS = 8
