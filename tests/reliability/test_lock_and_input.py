@@ -178,9 +178,11 @@ def test_an_unknown_table_format_version_is_refused_by_name(tmp_path: Path) -> N
     struct.pack_into("<I", data, len(data) - 4, zlib.crc32(bytes(data[-64:-4])))
     table.write_bytes(bytes(data))
     before = {p.name: p.read_bytes() for p in path.iterdir()}
-    with pytest.raises(lsmkv.CorruptionError, match="format version 2"):
-        with lsmkv.open(path, read_only=True) as db:
-            db.get(b"k")
+    with (
+        pytest.raises(lsmkv.CorruptionError, match="format version 2"),
+        lsmkv.open(path, read_only=True) as db,
+    ):
+        db.get(b"k")
     assert {p.name: p.read_bytes() for p in path.iterdir()} == before
     report = lsmkv.verify(path)
     assert not report.ok and any("format version 2" in p for p in report.problems)
