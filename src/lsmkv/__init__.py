@@ -7,7 +7,8 @@
     b'red'
 
 The public surface is exactly shared/api.md: `open`, `DB`, `WriteBatch`, `Snapshot`,
-`verify`, `repair` and the errors (fault injection for tests: lsmkv.testing). Tools (CLI, bench, viz) live beside the engine, not inside it.
+`verify`, `repair` and the errors (fault injection for tests: lsmkv.testing). Tools
+(CLI, bench, viz) live beside the engine, not inside it.
 """
 
 from .batch import WriteBatch
