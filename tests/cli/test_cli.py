@@ -68,7 +68,9 @@ def test_round_trip_delete_where_compact_verify(tmp_path: Path) -> None:
     assert explain.returncode == 0 and "DELETED" in explain.stdout
 
     compact = run("compact", db)
-    assert compact.returncode == 0 and "dropped 1 tombstones" in compact.stdout
+    assert (
+        compact.returncode == 0 and "dropped 1 tombstone and 1 shadowed version" in compact.stdout
+    )
     where = json.loads(run("where", db, "apple", "--json").stdout)
     assert where == []
     assert not (db / old["file"]).exists()
@@ -161,12 +163,12 @@ def test_the_demo_reports_each_step_from_the_engine(tmp_path: Path) -> None:
 
     # Reads: the first stops at the memtable; the second walks the tables, one bloom skip.
     first, second = reads.split("db.get('elderberry')")
-    assert "returned None (not found): 1 layer(s) consulted, 0 table(s) searched" in first
+    assert "returned None (not found): 1 layer consulted, 0 tables searched" in first
     assert "bloom filter: key certainly absent, table skipped" in second
-    assert "returned 'black': 3 layer(s) consulted, 1 table(s) searched, 1 skipped" in second
+    assert "returned 'black': 3 layers consulted, 1 table searched, 1 skipped" in second
 
     # Compaction: three inputs, one output, the tombstone and the old value dropped.
-    assert re.search(r"dropped 1 tombstone\(s\) and 1 shadowed version\(s\)", compaction)
+    assert re.search(r"dropped 1 tombstone and 1 shadowed version", compaction)
     assert "No version of cherry is present" in compaction
     assert "SSTables in the store: 2 before, 1 after." in compaction
     final = re.search(r"^L1 +(\d+\.sst) +(\d+) +(\d+) B", compaction, re.M)

@@ -28,7 +28,7 @@ from ..db import open as open_store
 from ..introspect.dump import dump_sstable
 from ..introspect.stats_text import DEFINITIONS, DERIVED, space_amplification
 from ..introspect.verify import verify as verify_store
-from .render import Out, err, esc, human_bytes, show_bytes, show_hex
+from .render import Out, err, esc, human_bytes, plural, show_bytes, show_hex
 from .views import (
     render_explain_get,
     render_explain_scan,
@@ -331,8 +331,9 @@ def compact(
     files_before = sum(int(lv["files"]) for lv in before["levels"])
     files_after = sum(int(lv["files"]) for lv in after["levels"])
     out.print(
-        f"{len(done)} compaction(s): read {human_bytes(read)}, wrote {human_bytes(written)}; "
-        f"dropped {dropped} tombstones and {shadowed} shadowed versions; files "
+        f"{plural(len(done), 'compaction')}: read {human_bytes(read)}, wrote "
+        f"{human_bytes(written)}; dropped {plural(dropped, 'tombstone')} and "
+        f"{plural(shadowed, 'shadowed version')}; files "
         f"{files_before} -> {files_after}"
     )
 

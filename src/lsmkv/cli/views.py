@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..introspect.stats_text import space_amplification
-from .render import Out, esc, human_bytes, show_hex
+from .render import Out, esc, human_bytes, plural, show_hex
 
 # Heat strip shades, lightest to darkest, for tombstone density 0 < d <= 1.
 _SHADES_TTY = "░▒▓█"
@@ -85,7 +85,7 @@ def render_where(out: Out, key_text: str, records: list[dict[str, Any]], hex_mod
         files = sorted({r["file"] for r in on_disk})
         where = f" on disk in {', '.join(files)}" if files else " in memory"
         out.print(
-            f"{len(shadowed)} older version(s) still physically present{where}: "
+            f"{plural(len(shadowed), 'older version')} still physically present{where}: "
             "compaction drops them once no snapshot needs them."
         )
 
@@ -93,7 +93,7 @@ def render_where(out: Out, key_text: str, records: list[dict[str, Any]], hex_mod
 def walk_step_text(step: dict[str, Any], hex_mode: bool = False) -> tuple[str, str]:
     """(layer, what happened) for one step of an explain_get walk."""
     if step["source"] == "memtable":
-        layer = f"{step['name']} ({step['entries']} entries)"
+        layer = f"{step['name']} ({plural(step['entries'], 'entry', 'entries')})"
     else:
         layer = f"L{step['level']} {step['file']}"
     parts: list[str] = []
