@@ -209,7 +209,7 @@ def test_stats_warns_about_tombstone_heavy_ranges(tmp_path: Path) -> None:
     assert strip[0] == ":" and strip[-1] == "-"
     explained = run("stats", "--explain")
     assert explained.returncode == 0
-    assert "write_amplification" in explained.stdout and "space_amplification" in explained.stdout
+    assert "write_amplification" in explained.stdout and "stalls.condition" in explained.stdout
 
 
 def test_bench_and_viz_pass_their_arguments_through(

@@ -26,7 +26,7 @@ from .. import errors
 from ..db import DB
 from ..db import open as open_store
 from ..introspect.dump import dump_sstable
-from ..introspect.stats_text import DEFINITIONS, DERIVED, space_amplification
+from ..introspect.stats_text import DEFINITIONS, DERIVED
 from ..introspect.verify import verify as verify_store
 from .render import Out, err, esc, human_bytes, plural, show_bytes, show_hex
 from .views import (
@@ -265,7 +265,6 @@ def stats(
         if tombstones or (limit and total_tombstones > limit):
             tmap = store.tombstone_map(buckets=buckets, threshold=limit)
     if as_json:
-        figures["space_amplification"] = space_amplification(figures)
         if tmap is not None:
             figures["tombstone_map"] = tmap
         _print_json(figures)

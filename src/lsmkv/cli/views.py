@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..introspect.stats_text import space_amplification
 from .render import Out, esc, human_bytes, plural, show_hex
 
 # Heat strip shades, lightest to darkest, for tombstone density 0 < d <= 1.
@@ -213,7 +212,7 @@ def render_stats(out: Out, stats: dict[str, Any], hex_mode: bool = False) -> Non
         f"read amplification {stats['read_amplification']:.2f} tables per get "
         f"({stats['sstables_probed']} probed / {stats['gets']} gets, {stats['bloom_skips']} "
         f"bloom skips); write amplification {stats['write_amplification']:.2f}; space "
-        f"amplification {space_amplification(stats):.2f}"
+        f"amplification {stats['compaction']['space_amplification']:.2f}"
     )
     for name in ("background_error", "write_error"):
         if stats.get(name):
