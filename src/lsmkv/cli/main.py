@@ -181,7 +181,7 @@ def where(db: DbArg, key: str, hex_mode: HexOpt = False, as_json: JsonOpt = Fals
     if as_json:
         _print_json(records)
         return
-    render_where(Out(), show_bytes(k, hex_mode), records, hex_mode)
+    render_where(Out(), show_bytes(k, hex_mode), records, hex_mode, replayed=True)
 
 
 @app.command()
@@ -220,7 +220,7 @@ def explain(
     if as_json:
         _print_json(report)
         return
-    render_explain_get(out, show_bytes(k, hex_mode), report, hex_mode)
+    render_explain_get(out, show_bytes(k, hex_mode), report, hex_mode, replayed=True)
 
 
 @app.command()

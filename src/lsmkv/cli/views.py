@@ -14,14 +14,19 @@ _SHADES_TTY = "░▒▓█"
 _SHADES_PLAIN = ".:*#"
 
 
-def where_location(r: dict[str, Any]) -> str:
+# A read-only open (what the command line uses to read) replays the WAL into one
+# immutable memtable and never writes: name it for what it is.
+REPLAYED = "WAL replayed in memory"
+
+
+def where_location(r: dict[str, Any], replayed: bool = False) -> str:
     source = r["source"]
     if source == "wal":
         return f"WAL {r['file']} @{r['offset']}"
     if source == "memtable":
         return "memtable"
     if source == "immutable_memtable":
-        return f"immutable memtable {r.get('index', 0)}"
+        return REPLAYED if replayed else f"immutable memtable {r.get('index', 0)}"
     return f"L{r['level']} {r['file']}"
 
 
@@ -47,7 +52,13 @@ def status_text(r: dict[str, Any]) -> str:
     return status
 
 
-def render_where(out: Out, key_text: str, records: list[dict[str, Any]], hex_mode: bool) -> None:
+def render_where(
+    out: Out,
+    key_text: str,
+    records: list[dict[str, Any]],
+    hex_mode: bool,
+    replayed: bool = False,
+) -> None:
     """The table of every version of a key, then what a get returns and what is left."""
     if not records:
         out.print(
@@ -58,7 +69,9 @@ def render_where(out: Out, key_text: str, records: list[dict[str, Any]], hex_mod
     rows = []
     for i, r in enumerate(records, 1):
         kind, value = record_text(r, hex_mode)
-        rows.append([str(i), where_location(r), str(r["seq"]), kind, value, status_text(r)])
+        rows.append(
+            [str(i), where_location(r, replayed), str(r["seq"]), kind, value, status_text(r)]
+        )
     out.table(
         ["#", "where", "seq", "kind", "value", "status"],
         rows,
@@ -71,12 +84,12 @@ def render_where(out: Out, key_text: str, records: list[dict[str, Any]], hex_mod
     elif answer["kind"] == "put":
         out.print(
             f"get returns {esc(show_hex(answer['value'], hex_mode))!r} "
-            f"(seq {answer['seq']}, {where_location(answer)})."
+            f"(seq {answer['seq']}, {where_location(answer, replayed)})."
         )
     else:
         out.print(
             f"get returns nothing: the {answer['kind'].replace('_', ' ')} tombstone at seq "
-            f"{answer['seq']} ({where_location(answer)}) hides every older version."
+            f"{answer['seq']} ({where_location(answer, replayed)}) hides every older version."
         )
     shadowed = [r for r in records if r["status"] == "shadowed"]
     on_disk = [r for r in shadowed if r["source"] == "sstable"]
@@ -85,14 +98,20 @@ def render_where(out: Out, key_text: str, records: list[dict[str, Any]], hex_mod
         where = f" on disk in {', '.join(files)}" if files else " in memory"
         out.print(
             f"{plural(len(shadowed), 'older version')} still physically present{where}: "
-            "compaction drops them once no snapshot needs them."
+            f"compaction drops {'it' if len(shadowed) == 1 else 'them'} once no snapshot "
+            "needs it."
         )
 
 
-def walk_step_text(step: dict[str, Any], hex_mode: bool = False) -> tuple[str, str]:
+def walk_step_text(
+    step: dict[str, Any], hex_mode: bool = False, replayed: bool = False
+) -> tuple[str, str]:
     """(layer, what happened) for one step of an explain_get walk."""
     if step["source"] == "memtable":
-        layer = f"{step['name']} ({plural(step['entries'], 'entry', 'entries')})"
+        name = step["name"]
+        if replayed and name.startswith("immutable"):
+            name = REPLAYED
+        layer = f"{name} ({plural(step['entries'], 'entry', 'entries')})"
     else:
         layer = f"L{step['level']} {step['file']}"
     parts: list[str] = []
@@ -123,10 +142,12 @@ def walk_step_text(step: dict[str, Any], hex_mode: bool = False) -> tuple[str, s
     return layer, "; ".join(parts)
 
 
-def render_explain_get(out: Out, key_text: str, report: dict[str, Any], hex_mode: bool) -> None:
+def render_explain_get(
+    out: Out, key_text: str, report: dict[str, Any], hex_mode: bool, replayed: bool = False
+) -> None:
     rows = []
     for i, step in enumerate(report["steps"], 1):
-        layer, what = walk_step_text(step, hex_mode)
+        layer, what = walk_step_text(step, hex_mode, replayed)
         rows.append([str(i), layer, what])
     out.table(["step", "layer", "what happened"], rows, title=f"get {key_text}", right=["step"])
     if report["found"]:
