@@ -308,8 +308,8 @@ def compact(
             else:
                 files = len(event["inputs"])
                 status.update(
-                    f"compaction {len(done) + 1}: {files} files of L{event['level']} and "
-                    f"L{event['output_level']} -> L{event['output_level']} ..."
+                    f"compaction {len(done) + 1}: merging {files} files of L{event['level']} "
+                    f"into L{event['output_level']} ..."
                 )
 
     try:
