@@ -244,3 +244,17 @@ def test_every_result_key_is_documented_in_trace_md(tmp_path: Path) -> None:
     documented = set(re.findall(r"`([a-z_.0-9]+)`", doc))
     assert sorted(events - documented) == []
     assert sorted(keys - documented) == []
+
+
+def test_where_and_the_tombstone_map_leave_cache_and_counters_alone(tmp_path: Path) -> None:
+    with _quiet(tmp_path / "db") as db:
+        for i in range(50):
+            db.put(b"k%02d" % i, b"v")
+        db.flush()
+        db.delete(b"k07")
+        before = db.stats()["counters"]
+        assert [r["status"] for r in db.where(b"k07")] == ["answer", "log", "shadowed"]
+        db.tombstone_map()
+        assert db.stats()["counters"] == before
+        # So a get after where() still reads its block from disk, as it would have.
+        assert db.explain_get(b"k08")["blocks_read"] == 1

@@ -1513,7 +1513,8 @@ class DB:
         copy). Schema: docs/format/trace.md.
 
         Cost: reads the live WAL files in full, plus a lookup in every table whose key
-        range holds the key.
+        range holds the key. Leaves the block cache and the counters of stats() as
+        they were.
 
         >>> db.put(b"apple", b"red")
         >>> [r["status"] for r in db.where(b"apple")]
@@ -1525,7 +1526,6 @@ class DB:
         self._check_open()
         return where_mod.where(
             self._sv,
-            self._tables,
             self._fs,
             self.path,
             self._versions.log_number,
@@ -1538,13 +1538,16 @@ class DB:
         would step over more than `threshold` tombstones (default: the option
         `scan_tombstone_hint`, 1,000), with the remedy. Schema: docs/format/trace.md.
 
-        Cost: reads every entry of every live table once (O(entries) time and memory).
+        Cost: reads every entry of every live table once (O(entries) time and memory),
+        outside the block cache.
         """
         from .introspect import tombstones
 
         self._check_open()
         limit = self.options.scan_tombstone_hint if threshold is None else threshold
-        return tombstones.tombstone_map(self._sv, self._tables, buckets=buckets, threshold=limit)
+        return tombstones.tombstone_map(
+            self._sv, self._fs, self.path, buckets=buckets, threshold=limit
+        )
 
     # ------------------------------------------------------------------- stats
     def stats(self) -> dict[str, Any]:

@@ -166,6 +166,7 @@ def test_the_demo_reports_each_step_from_the_engine(tmp_path: Path) -> None:
     assert "returned None (not found): 1 layer consulted, 0 tables searched" in first
     assert "bloom filter: key certainly absent, table skipped" in second
     assert "returned 'black': 3 layers consulted, 1 table searched, 1 skipped" in second
+    assert "1 block read from disk, 0 found in the block cache" in second
 
     # Compaction: three inputs, one output, the tombstone and the old value dropped.
     assert re.search(r"dropped 1 tombstone and 1 shadowed version", compaction)
