@@ -122,10 +122,18 @@ def get(db: DbArg, key: str, hex_mode: HexOpt = False) -> None:
         value = store.get(k)
     if value is None:
         _fail(1, f"{key}: not found")
-    if hex_mode:
-        print(value.hex())
-    else:
-        sys.stdout.write(value.decode("utf-8", "surrogateescape") + "\n")
+    _write_raw((value.hex().encode() if hex_mode else value) + b"\n")
+
+
+def _write_raw(data: bytes) -> None:
+    """Write bytes as they are (a value need not be valid UTF-8)."""
+    sys.stdout.flush()
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
+
+
+# A terminal shows at most this many pairs as a table; piped output has no limit.
+TTY_SCAN_ROWS = 1000
 
 
 @app.command()
@@ -154,17 +162,29 @@ def scan(
     with _store(db) as store:
         pairs = store.scan(lo, hi, prefix=p, reverse=reverse, limit=limit)
         if out.tty:
-            rows = [[show_bytes(k, hex_mode), show_bytes(v, hex_mode)] for k, v in pairs]
+            rows: list[list[str]] = []
+            for k, v in pairs:
+                if len(rows) == TTY_SCAN_ROWS:
+                    out.table(["key", "value"], rows)
+                    out.print(
+                        f"the first {TTY_SCAN_ROWS} keys; pipe the output (or use --limit) "
+                        "to see them all"
+                    )
+                    return
+                rows.append([show_bytes(k, hex_mode), show_bytes(v, hex_mode)])
             out.table(["key", "value"], rows)
-            out.print(f"{len(rows)} keys")
+            out.print(plural(len(rows), "key"))
             return
+        lines = []
         for k, v in pairs:
             if hex_mode:
-                sys.stdout.write(f"{k.hex()}\t{v.hex()}\n")
+                lines.append(b"%s\t%s\n" % (k.hex().encode(), v.hex().encode()))
             else:
-                ks = k.decode("utf-8", "surrogateescape")
-                vs = v.decode("utf-8", "surrogateescape")
-                sys.stdout.write(f"{ks}\t{vs}\n")
+                lines.append(b"%s\t%s\n" % (k, v))
+            if len(lines) >= 1024:
+                _write_raw(b"".join(lines))
+                lines.clear()
+        _write_raw(b"".join(lines))
 
 
 # -------------------------------------------------------------- introspection
