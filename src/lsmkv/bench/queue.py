@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import sys
@@ -56,14 +57,23 @@ def _skipped(db: lsmkv.DB) -> int:
     return int(c["tombstones_skipped"]) + int(c["range_deleted_skipped"])
 
 
-def _summary(latencies_ns: list[int], skipped: list[int]) -> dict[str, Any]:
+def _summary(
+    latencies_ns: list[int], skipped: list[int], cpu_ns: list[int] | None = None
+) -> dict[str, Any]:
+    """Median and p99 of wall-clock latencies (and of CPU time, which leaves out the
+    time the OS ran other processes: on a shared machine that dominates the p99)."""
     lat = sorted(latencies_ns)
-    return {
+    out = {
         "samples": len(lat),
         "median_us": statistics.median(lat) / 1000 if lat else None,
         "p99_us": _percentile(lat, 0.99) / 1000 if lat else None,
         "skipped_per_scan": statistics.mean(skipped) if skipped else None,
     }
+    if cpu_ns:
+        cpu = sorted(cpu_ns)
+        out["cpu_median_us"] = statistics.median(cpu) / 1000
+        out["cpu_p99_us"] = _percentile(cpu, 0.99) / 1000
+    return out
 
 
 def _percentile(sorted_values: list[int], q: float) -> float:
@@ -76,18 +86,22 @@ def _percentile(sorted_values: list[int], q: float) -> float:
 
 def _sample(
     db: lsmkv.DB, scan: Callable[[], object], samples: int, budget_s: float
-) -> tuple[list[int], list[int]]:
+) -> tuple[list[int], list[int], list[int]]:
     """Time up to `samples` head scans, stopping after `budget_s` (at least 3 scans)."""
     lat: list[int] = []
+    cpu: list[int] = []
     skipped: list[int] = []
     deadline = time.perf_counter() + budget_s
+    clock, cpu_clock = time.perf_counter_ns, time.thread_time_ns
     while len(lat) < samples and (len(lat) < 3 or time.perf_counter() < deadline):
         before = _skipped(db)
-        t0 = time.perf_counter_ns()
+        c0 = cpu_clock()
+        t0 = clock()
         scan()
-        lat.append(time.perf_counter_ns() - t0)
+        lat.append(clock() - t0)
+        cpu.append(cpu_clock() - c0)
         skipped.append(_skipped(db) - before)
-    return lat, skipped
+    return lat, skipped, cpu
 
 
 def _settle(db: lsmkv.DB, timeout_s: float = 600.0) -> float:
@@ -150,8 +164,8 @@ def run_naive(path: Path, args: argparse.Namespace, compact_at: tuple[int, ...])
                 t0 = time.perf_counter()
                 db.compact()
                 compactions[stage] = time.perf_counter() - t0
-            lat, skipped = _sample(db, lambda: q.peek_item(), args.samples, args.budget)
-            stages[stage] = _summary(lat, skipped)
+            lat, skipped, cpu = _sample(db, lambda: q.peek_item(), args.samples, args.budget)
+            stages[stage] = _summary(lat, skipped, cpu)
             pop()  # one real naive pop (scan + delete), so the stage moves on honestly
             _progress(f"naive{'+compact' if compact_at else ''} {stage}%", stages[stage])
     return {
@@ -172,17 +186,20 @@ def run_recipe(path: Path, args: argparse.Namespace) -> dict[str, Any]:
         push_s = _push_all(q.push_many, n, args.value_bytes)
         settle_s = _settle(db)
         stage_at = {n * s // 100: s for s in args.stages}
-        clock = time.perf_counter_ns
+        clock, cpu_clock = time.perf_counter_ns, time.thread_time_ns
+        pop_cpu_ns: list[int] = []
         t_pops = time.perf_counter()
         for i in range(n):
             stage = stage_at.get(i)
             if stage is not None:
-                lat, skipped = _sample(db, q.peek, args.samples, args.budget)
-                stages[stage] = _summary(lat, skipped)
+                lat, skipped, cpu = _sample(db, q.peek, args.samples, args.budget)
+                stages[stage] = _summary(lat, skipped, cpu)
                 _progress(f"recipe {stage}%", stages[stage])
+            c0 = cpu_clock()
             t0 = clock()
             value = q.pop()
             pop_ns.append(clock() - t0)
+            pop_cpu_ns.append(cpu_clock() - c0)
             if value is None or not value.startswith(b"%d:" % i):
                 raise AssertionError(f"recipe pop {i} returned {value!r}: FIFO order broken")
         q.ack()
@@ -190,12 +207,15 @@ def run_recipe(path: Path, args: argparse.Namespace) -> dict[str, Any]:
     windows = []
     for w in range(10):
         part = sorted(pop_ns[n * w // 10 : n * (w + 1) // 10])
+        cpu = sorted(pop_cpu_ns[n * w // 10 : n * (w + 1) // 10])
         windows.append(
             {
                 "popped_pct": f"{w * 10}-{w * 10 + 10}",
                 "median_us": statistics.median(part) / 1000 if part else None,
                 "p99_us": _percentile(part, 0.99) / 1000 if part else None,
                 "max_us": part[-1] / 1000 if part else None,
+                "cpu_median_us": statistics.median(cpu) / 1000 if cpu else None,
+                "cpu_p99_us": _percentile(cpu, 0.99) / 1000 if cpu else None,
             }
         )
     return {
@@ -318,13 +338,20 @@ def verdicts(result: dict[str, Any]) -> dict[str, Any]:
     """The bar of issue 6, computed from the measured figures (None: run skipped)."""
     naive = result["naive"]["stages"]
     comp = result["naive_compact"]["stages"]
-    out: dict[str, Any] = {"recipe_ok": None, "cliff_reproduced": None, "compact_cures": None}
-    pop_p99 = [w["p99_us"] for w in result["recipe"]["pops"] if w["p99_us"] is not None]
-    if pop_p99:
-        out["recipe_pop_p99_worst_us"] = max(pop_p99)
-        out["recipe_pop_p99_fresh_us"] = pop_p99[0]
-        out["recipe_pop_p99_worst_over_fresh"] = max(pop_p99) / pop_p99[0]
-        out["recipe_ok"] = max(pop_p99) <= 100 and max(pop_p99) / pop_p99[0] <= 2
+    out: dict[str, Any] = {
+        "recipe_ok": None,
+        "recipe_cpu_ok": None,
+        "cliff_reproduced": None,
+        "compact_cures": None,
+    }
+    for clock in ("", "cpu_"):
+        p99 = [w[clock + "p99_us"] for w in result["recipe"]["pops"]]
+        if not p99:
+            continue
+        out[f"recipe_pop_{clock}p99_worst_us"] = max(p99)
+        out[f"recipe_pop_{clock}p99_fresh_us"] = p99[0]
+        out[f"recipe_pop_{clock}p99_worst_over_fresh"] = max(p99) / p99[0]
+        out[f"recipe_{clock}ok"] = max(p99) <= 100 and max(p99) / p99[0] <= 2
     if naive:
         last = max(naive)
         out["last_stage"] = last
@@ -368,7 +395,8 @@ def print_report(result: dict[str, Any]) -> None:
     for w in result["recipe"]["pops"]:
         print(
             f"  {w['popped_pct']:>6}%  median {_us(w['median_us'])}  p99 {_us(w['p99_us'])}"
-            f"  max {_us(w['max_us'])}"
+            f"  max {_us(w['max_us'])}   CPU time: median {_us(w['cpu_median_us'])}"
+            f"  p99 {_us(w['cpu_p99_us'])}"
         )
     if rocks:
         print("\nRocksDB at the last stage:")
@@ -387,11 +415,14 @@ def print_report(result: dict[str, Any]) -> None:
                 print(f"    live files: {rocks['files_after_' + files]}")
     v = result["verdicts"]
     print("\nthe bar (issue 6):")
-    if v["recipe_ok"] is not None:
+    for clock, what in (("", "wall clock"), ("cpu_", "CPU time")):
+        if v[f"recipe_{clock}ok"] is None:
+            continue
         print(
-            f"  recipe pop p99: worst window {_us(v['recipe_pop_p99_worst_us'])}, fresh "
-            f"{_us(v['recipe_pop_p99_fresh_us'])} ({v['recipe_pop_p99_worst_over_fresh']:.2f}x)"
-            f"  -> {'met' if v['recipe_ok'] else 'NOT met'} (<= 100 µs and <= 2x fresh)"
+            f"  recipe pop p99 ({what}): worst window {_us(v[f'recipe_pop_{clock}p99_worst_us'])},"
+            f" fresh {_us(v[f'recipe_pop_{clock}p99_fresh_us'])}"
+            f" ({v[f'recipe_pop_{clock}p99_worst_over_fresh']:.2f}x)"
+            f"  -> {'met' if v[f'recipe_{clock}ok'] else 'NOT met'} (<= 100 µs and <= 2x fresh)"
         )
     if v["cliff_reproduced"] is not None:
         print(
@@ -489,6 +520,8 @@ def main(argv: list[str]) -> int:
             "value_bytes": args.value_bytes,
             "ack_every": args.ack_every,
             "stages": args.stages,
+            "load_average_at_start": os.getloadavg(),
+            "cpus": os.cpu_count(),
         }
         print(f"pushing and popping {args.items:,} items in each run ...", file=sys.stderr)
         empty: dict[str, Any] = {"stages": {}, "pops": [], "compaction_seconds": {}}
@@ -502,6 +535,7 @@ def main(argv: list[str]) -> int:
         if "rocksdb" in args.runs and not args.no_rocksdb:
             result["rocksdb"] = run_rocksdb(base / "rocksdb", args)
         result["seconds"] = time.perf_counter() - t0
+        result["load_average_at_end"] = os.getloadavg()
         result["verdicts"] = verdicts(result)
         print_report(result)
         if args.json is not None:
@@ -510,7 +544,11 @@ def main(argv: list[str]) -> int:
             print(f"\nplot written to {args.plot}")
         else:
             print("\n(matplotlib not installed: no plot; pip install -r requirements-bench.txt)")
-        print(f"total {result['seconds']:.0f} s")
+        print(
+            f"total {result['seconds']:.0f} s on {result['cpus']} CPUs; load average (1 min)"
+            f" {result['load_average_at_start'][0]:.1f} at start,"
+            f" {result['load_average_at_end'][0]:.1f} at end"
+        )
         return 0
     finally:
         shutil.rmtree(base, ignore_errors=True)
