@@ -104,24 +104,11 @@ def _sample(
     return lat, skipped, cpu
 
 
-def _settle(db: lsmkv.DB, timeout_s: float = 600.0) -> float:
-    """Wait until background flushes and compactions have caught up (every level within
-    its target), so that the pops are timed on a quiet store; return the seconds waited.
-    (A compaction in progress shows no change in the counters until it ends, so the
-    level targets are what tells.)"""
+def _settle(db: lsmkv.DB) -> float:
+    """Wait until background flushes and compactions are done, so that the pops are
+    timed on a quiet store; return the seconds waited."""
     t0 = time.monotonic()
-    trigger = db.options.level0_compaction_trigger
-    while time.monotonic() - t0 < timeout_s:
-        s = db.stats()
-        levels = s["levels"]
-        if (
-            s["immutable_memtables"] == 0
-            and levels[0]["files"] < trigger
-            and all(lv["bytes"] <= lv["target_bytes"] for lv in levels[1:-1])
-        ):
-            break
-        time.sleep(0.1)
-    time.sleep(0.5)  # the last compaction's clean-up
+    db.wait_for_compaction(timeout=900)
     return time.monotonic() - t0
 
 
@@ -137,12 +124,17 @@ def _push_all(push_many: Callable[[list[bytes]], int], n: int, size: int) -> flo
 
 
 # ----------------------------------------------------------------- the runs
-def run_naive(path: Path, args: argparse.Namespace, compact_at: tuple[int, ...]) -> dict[str, Any]:
-    """A naive queue: push N, then pop through the stages (see the module docstring)."""
+def run_naive(
+    path: Path, args: argparse.Namespace, compact_at: tuple[int, ...], dtc: bool = False
+) -> dict[str, Any]:
+    """A naive queue: push N, then pop through the stages (see the module docstring).
+    `dtc`: keep lsmkv's deletion-triggered compaction and scan hints on (the defaults)."""
     n = args.items
     stages: dict[int, Any] = {}
     compactions: dict[int, float] = {}
-    with lsmkv.open(path, sync=False, deletion_trigger=0, scan_tombstone_hint=0) as db:
+    off: dict[str, Any] = {} if dtc else {"deletion_trigger": 0, "scan_tombstone_hint": 0}
+    label = "naive+dtc" if dtc else "naive+compact" if compact_at else "naive"
+    with lsmkv.open(path, sync=False, **off) as db:
         q = NaiveQueue(db, NAME)
         push_s = _push_all(lambda vs: q.push_many(vs), n, args.value_bytes)
         settle_s = _settle(db)
@@ -167,7 +159,7 @@ def run_naive(path: Path, args: argparse.Namespace, compact_at: tuple[int, ...])
             lat, skipped, cpu = _sample(db, lambda: q.peek_item(), args.samples, args.budget)
             stages[stage] = _summary(lat, skipped, cpu)
             pop()  # one real naive pop (scan + delete), so the stage moves on honestly
-            _progress(f"naive{'+compact' if compact_at else ''} {stage}%", stages[stage])
+            _progress(f"{label} {stage}%", stages[stage])
     return {
         "push_seconds": push_s,
         "settle_seconds": settle_s,
@@ -367,28 +359,25 @@ def verdicts(result: dict[str, Any]) -> dict[str, Any]:
 def print_report(result: dict[str, Any]) -> None:
     n = result["items"]
     print(f"\nlsmkv bench queue: {n:,} items of {result['value_bytes']} bytes")
-    print("head-scan latency, median / p99 (tombstones stepped over per scan)\n")
-    header = (
-        f"{'popped':>7}  {'naive':>22} {'skipped':>10}  {'naive + compact()':>22} "
-        f"{'skipped':>8}  {'recipe':>20} {'skipped':>7}"
-    )
-    rocks = result.get("rocksdb")
-    if rocks:
-        header += f"  {'RocksDB naive':>22}"
-    print(header)
+    columns = [
+        ("naive", result["naive"]["stages"]),
+        ("naive + compact()*", result["naive_compact"]["stages"]),
+        ("naive + DTC", result.get("naive_dtc", {}).get("stages", {})),
+        ("recipe", result["recipe"]["stages"]),
+    ]
+    if result.get("rocksdb"):
+        columns.append(("RocksDB naive", result["rocksdb"]["stages"]))
+    columns = [(label, stages) for label, stages in columns if stages]
+    print("\nhead-scan latency, median / p99 (wall clock)\n")
+    print(f"{'popped':>7}" + "".join(f"  {label:>22}" for label, _ in columns))
     for stage in result["stages"]:
-        a = result["naive"]["stages"].get(stage)
-        b = result["naive_compact"]["stages"].get(stage)
-        c = result["recipe"]["stages"].get(stage)
-        mark = "*" if stage in COMPACT_STAGES else " "
-        line = (
-            f"{stage:>6}%  {_cell(a):>22} {_skip_cell(a):>10}  {_cell(b):>21}{mark} "
-            f"{_skip_cell(b):>8}  {_cell(c):>20} {_skip_cell(c):>7}"
-        )
-        if rocks:
-            line += f"  {_cell(rocks['stages'].get(stage)):>22}"
-        print(line)
-    print("  * compact() called just before this stage was measured")
+        print(f"{stage:>6}%" + "".join(f"  {_cell(st.get(stage)):>22}" for _, st in columns))
+    print("\ndeleted entries stepped over per head scan (stats() counters)\n")
+    print(f"{'popped':>7}" + "".join(f"  {label:>22}" for label, _ in columns))
+    for stage in result["stages"]:
+        print(f"{stage:>6}%" + "".join(f"  {_skip_cell(st.get(stage)):>22}" for _, st in columns))
+    print(f"  * compact() called just before the {COMPACT_STAGES} % stages were measured")
+    print("  DTC: lsmkv's deletion-triggered compaction and scan hints on (the defaults)")
     for stage, secs in result["naive_compact"]["compaction_seconds"].items():
         print(f"    compact() at {stage}%: {secs:.1f} s")
     print("\nrecipe pop latency per window of pops (every pop timed):")
@@ -398,6 +387,7 @@ def print_report(result: dict[str, Any]) -> None:
             f"  max {_us(w['max_us'])}   CPU time: median {_us(w['cpu_median_us'])}"
             f"  p99 {_us(w['cpu_p99_us'])}"
         )
+    rocks = result.get("rocksdb")
     if rocks:
         print("\nRocksDB at the last stage:")
         rows = [
@@ -452,6 +442,15 @@ def plot(result: dict[str, Any], out: Path) -> bool:
         ("naive + compact() at 10/50/90%", result["naive_compact"]["stages"], "tab:orange", "s--"),
         ("recipe (lsmkv.recipes.Queue)", result["recipe"]["stages"], "tab:green", "^-"),
     ]
+    if result.get("naive_dtc"):
+        series.append(
+            (
+                "naive + deletion-triggered compaction",
+                result["naive_dtc"]["stages"],
+                "tab:blue",
+                "x-.",
+            )
+        )
     if result.get("rocksdb"):
         series.append(("naive on RocksDB", result["rocksdb"]["stages"], "tab:purple", "d:"))
     for label, stages, color, style in series:
@@ -497,7 +496,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--no-rocksdb", action="store_true", help="skip RocksDB even if installed")
     p.add_argument(
         "--runs",
-        default="recipe,naive,compact,rocksdb",
+        default="recipe,naive,compact,dtc,rocksdb",
         help="which runs, comma-separated (the bar needs recipe, naive and compact)",
     )
     args = p.parse_args(argv)
@@ -532,6 +531,8 @@ def main(argv: list[str]) -> int:
             result["naive"] = run_naive(base / "naive", args, ())
         if "compact" in args.runs:
             result["naive_compact"] = run_naive(base / "naive-compact", args, COMPACT_STAGES)
+        if "dtc" in args.runs:
+            result["naive_dtc"] = run_naive(base / "naive-dtc", args, (), dtc=True)
         if "rocksdb" in args.runs and not args.no_rocksdb:
             result["rocksdb"] = run_rocksdb(base / "rocksdb", args)
         result["seconds"] = time.perf_counter() - t0
