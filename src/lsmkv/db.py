@@ -952,20 +952,28 @@ class DB:
             chosen = version.overlapping(level, start, hi) if files else []
             if not chosen:
                 continue
-            readers = [self._tables.get(f.number) for f in chosen]
-            frags.extend(r.fragments for r in readers if r.fragments)
             if level == 0:
-                for f, r in zip(chosen, readers, strict=True):
+                for f in chosen:
+                    r = self._tables.get(f.number)
+                    if r.fragments:
+                        frags.append(r.fragments)
                     it = r.iter_entries(start, end, reverse)
                     sources.append(visible(it, read_seq) if f.largest_seq > read_seq else it)
             else:
-                ordered = list(zip(chosen, readers, strict=True))
+                # A deeper level's tables are opened lazily, as the scan reaches them: a
+                # scan that stops early (a queue's head, `limit=1`) must not pay per table
+                # of the range. Only tables holding range tombstones are opened up front,
+                # because their tombstones apply to keys of other tables too.
+                tables = self._tables
+                frags.extend(tables.get(f.number).fragments for f in chosen if f.range_deletes)
                 if reverse:
-                    ordered.reverse()
-                needs_filter = any(f.largest_seq > read_seq for f, _ in ordered)
-                parts = (r.iter_entries(start, end, reverse) for _, r in ordered)
-                it = concat(parts)
-                sources.append(visible(it, read_seq) if needs_filter else it)
+                    chosen = chosen[::-1]
+                parts = (
+                    visible(it, read_seq) if f.largest_seq > read_seq else it
+                    for f in chosen
+                    for it in (tables.get(f.number).iter_entries(start, end, reverse),)
+                )
+                sources.append(concat(parts))
         return sources, read_path.visible_fragments(frags, read_seq, start, end)
 
     def _iterate(
