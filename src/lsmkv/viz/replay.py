@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # Drawing limits: above these a layer is shown as counts instead of boxes.
-MAX_DRAWN_ENTRIES = 24  # memtable / immutable memtable entries, WAL records
+MAX_DRAWN_ENTRIES = 16  # memtable / immutable memtable entries, WAL records
 MAX_DRAWN_TABLES = 12  # tables per level
 MAX_DRAWN_KEYS = 32  # keys drawn inside one table
 
@@ -128,6 +128,7 @@ class Replay:
             "tombstones_dropped": 0,
         }
         self.hl: set[str] = set()  # ids highlighted in the current frame
+        self.dropped: list[dict[str, Any]] | None = None  # what the last compaction dropped
         self.dirty: set[str] = set()  # parts of the state changed since the last frame
         self._last: dict[str, Any] = {}
         # seq -> memtable.insert event, so a WAL record can be labelled before its insert.
@@ -137,7 +138,9 @@ class Replay:
 
     # ------------------------------------------------------------------ driving
     def run(self) -> list[dict[str, Any]]:
-        self._frame(-1, "start", "An empty store: nothing in the WAL, the memtable or any level yet.")
+        self._frame(
+            -1, "start", "An empty store: nothing in the WAL, the memtable or any level yet."
+        )
         for i, event in enumerate(self.events):
             self.hl = set()
             name = str(event.get("event", "?"))
@@ -433,8 +436,7 @@ class Replay:
 
     def _on_compaction_end(self, i: int, e: dict[str, Any]) -> None:
         begin = self.compaction or {}
-        for inp in begin.get("inputs", []):
-            self._remove(str(inp["file"]))
+        removed = [self._remove(str(inp["file"])) for inp in begin.get("inputs", [])]
         out_level = int(e.get("output_level", begin.get("output_level", 1)))
         outputs = e.get("outputs", [])
         for out in outputs:
@@ -450,6 +452,7 @@ class Replay:
                 self._place(t)
             t.state = ""
             self.hl.add(f"sst:{t.file}")
+        self._note_dropped(removed, [self._find(str(o["file"])) for o in outputs])
         dropped = int(e.get("tombstones_dropped", 0)) + int(e.get("range_tombstones_dropped", 0))
         shadowed = int(e.get("shadowed_dropped", 0)) + int(e.get("range_covered_dropped", 0))
         self.counters["compactions"] += 1
@@ -463,6 +466,25 @@ class Replay:
             f"{_n(dropped, 'tombstone')} and {_n(shadowed, 'shadowed version')} are gone "
             "for good.",
         )
+
+    def _note_dropped(self, inputs: list[_Table | None], outputs: list[_Table | None]) -> None:
+        """The entries a compaction dropped, when every input and output listed its keys."""
+        tables = [*inputs, *outputs]
+        if not tables or any(t is None or t.keys is None for t in tables):
+            return
+        kept = {(k["key"], k["seq"]) for t in outputs if t is not None for k in t.keys or ()}
+        gone = [
+            k
+            for t in inputs
+            if t is not None
+            for k in t.keys or ()
+            if (k["key"], k["seq"]) not in kept
+        ]
+        gone.sort(key=lambda k: (bytes.fromhex(str(k["key"])), -int(k["seq"])))
+        self.dropped = [
+            {"key": show(str(k["key"]), 14), "seq": int(k["seq"]), "kind": str(k["kind"])}
+            for k in gone[:MAX_DRAWN_KEYS]
+        ]
 
     # -------------------------------------------------------------------- reads
     def _on_get(self, i: int, e: dict[str, Any]) -> None:
@@ -519,9 +541,17 @@ class Replay:
             target = "mem" if name == "memtable" else "imm:" + name.rsplit(" ", 1)[-1]
             where = f"The {name}"
             if result == "found":
-                return target, f"{where} holds {quote(key)} = {quote(record.get('value'))}.", "found"
+                return (
+                    target,
+                    f"{where} holds {quote(key)} = {quote(record.get('value'))}.",
+                    "found",
+                )
             if result == "deleted":
-                return target, f"{where} holds a tombstone for {quote(key)}: it is deleted.", "deleted"
+                return (
+                    target,
+                    f"{where} holds a tombstone for {quote(key)}: it is deleted.",
+                    "deleted",
+                )
             return target, f"{where} has no {quote(key)}; the walk goes on.", "absent"
         file = str(step.get("file"))
         level = step.get("level")
@@ -609,13 +639,15 @@ class Replay:
         name = "start" if index < 0 else str(self.events[index].get("event"))
         if name != "get" and category != "read":
             self.read = None
+        state = self._state()
+        self.dropped = None  # shown in the compaction's last frame only
         self.frames.append(
             {
                 "event": index,
                 "name": name,
                 "category": category,
                 "caption": caption,
-                "state": self._state(),
+                "state": state,
             }
         )
 
@@ -642,6 +674,7 @@ class Replay:
             if "levels" in dirty or (layers and keys_drawn) or not last
             else last["levels"],
             "read": json.loads(json.dumps(self.read)) if self.read is not None else None,
+            "dropped": self.dropped,
             "hl": sorted(self.hl),
             "totals": {
                 **self.counters,

@@ -139,7 +139,8 @@
       read.steps.forEach((s) => { verdicts[s.target] = s.verdict; });
       if (!read.done && read.steps.length) currentTarget = read.steps[read.steps.length - 1].target;
     }
-    $("level-list").innerHTML = levels.slice(0, deepest + 1).map((l, n) => {
+    const list = $("level-list");
+    list.innerHTML = levels.slice(0, deepest + 1).map((l, n) => {
       const sum = `<span class="lsum">${plural(l.files, "table")}, ${plural(l.entries, "entry", "entries")}, ` +
         `${plural(l.tombstones, "tombstone")}</span>`;
       let body;
@@ -156,6 +157,14 @@
       return `<div class="level" id="level-${n}" data-level="${n}" data-files="${l.files}" data-tombstones="${l.tombstones}">` +
         `<h3>Level ${n} ${sum}</h3>${body}</div>`;
     }).join("");
+  }
+
+  function renderDropped(dropped) {
+    const box = $("dropped");
+    box.hidden = !dropped;
+    box.innerHTML = dropped
+      ? `<h3>Gone for good in this compaction</h3><ul class="entries">${dropped.map((k) => chip(k)).join("")}</ul>`
+      : "";
   }
 
   function renderRead(read) {
@@ -205,6 +214,7 @@
     renderMem(s.mem, hl, s.read);
     renderImms(s.imms, hl, s.read);
     renderLevels(s.levels, hl, s.read);
+    renderDropped(s.dropped);
     renderRead(s.read);
     renderTotals(s.totals);
     $("step-index").textContent = String(index);
