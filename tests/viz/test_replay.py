@@ -39,7 +39,7 @@ def stats_levels(stats: dict[str, Any]) -> list[tuple[int, int, int]]:
 @pytest.mark.parametrize("name", ["explainer", "queue", "bulk"])
 def test_final_state_matches_the_store(name: str) -> None:
     rec = recorded(name)
-    frames = frames_of(name)
+    frames = derive(rec.events[: rec.stats_at])
     assert final_levels(frames) == stats_levels(rec.stats)
     totals = frames[-1]["state"]["totals"]
     assert totals["tables"] == sum(lv["files"] for lv in rec.stats["levels"])

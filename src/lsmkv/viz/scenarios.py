@@ -33,6 +33,7 @@ class Recording:
     title: str
     events: list[dict[str, Any]] = field(default_factory=list)
     stats: dict[str, Any] = field(default_factory=dict)
+    stats_at: int = 0  # how many events were recorded when `stats` was taken
 
     def engine_events(self) -> list[dict[str, Any]]:
         """The events the engine emitted (the scenario's call markers left out)."""
@@ -168,5 +169,6 @@ def record(name: str) -> Recording:
         lsmkv.open(path, trace=rec.events.append, **scenario.options) as db,
     ):
         scenario.run(_Traced(db, rec.events))
+        rec.stats_at = len(rec.events)
         rec.stats = db.stats()
     return rec

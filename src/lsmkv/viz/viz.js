@@ -12,7 +12,7 @@
   const plural = (n, one, many) => `${n} ${n === 1 ? one : many || one + "s"}`;
   const VERDICT_TEXT = {
     range: "outside key range", bloom: "bloom: no", found: "found", deleted: "deleted",
-    absent: "probed, absent", false_positive: "bloom false positive",
+    absent: "not here", false_positive: "bloom false positive",
   };
 
   let frames = [];
