@@ -24,6 +24,15 @@ class ScanTally:
     tombstones: int = 0
     range_deleted: int = 0
     shadowed: int = 0
+    # The first and last keys stepped over as deleted (point or range), in scan order:
+    # the key range a scan reports as a compaction hint (docs/compaction.md).
+    first_deleted: bytes | None = None
+    last_deleted: bytes | None = None
+
+    def note_deleted(self, key: bytes) -> None:
+        if self.first_deleted is None:
+            self.first_deleted = key
+        self.last_deleted = key
 
 
 def user_entries(
@@ -49,9 +58,11 @@ def user_entries(
             previous = key
             if covering is not None and covering(key, read_seq) > -neg_seq:
                 tally.range_deleted += 1
+                tally.note_deleted(key)
                 continue
             if kind == KIND_DELETE:
                 tally.tombstones += 1
+                tally.note_deleted(key)
                 continue
             tally.returned += 1
             yield key, value
@@ -81,9 +92,11 @@ def _decide(
     key, neg_seq, kind, value = entry
     if covering is not None and covering(key, read_seq) > -neg_seq:
         tally.range_deleted += 1
+        tally.note_deleted(key)
         return None
     if kind == KIND_DELETE:
         tally.tombstones += 1
+        tally.note_deleted(key)
         return None
     tally.returned += 1
     return key, value

@@ -14,6 +14,7 @@ instant CURRENT names a complete, durable manifest.
 from __future__ import annotations
 
 import os
+import threading
 
 from ..core import filenames
 from ..errors import CorruptionError
@@ -41,14 +42,27 @@ class VersionSet:
         self.compact_pointers: dict[int, bytes] = {}
         self.manifest_number = 0
         self._manifest: RecordWriter | None = None
+        # Writers allocate WAL numbers while the background thread allocates table
+        # numbers and absorbs edits: one lock keeps a number from ever being handed out
+        # twice (a reused WAL number would truncate a live log).
+        self._number_lock = threading.Lock()
 
     def _path(self, name: str) -> str:
         return os.path.join(self._dir, name)
 
     def new_file_number(self) -> int:
-        number = self.next_file_number
-        self.next_file_number += 1
-        return number
+        """A file number never used before in this store. Thread-safe."""
+        with self._number_lock:
+            number = self.next_file_number
+            self.next_file_number += 1
+            return number
+
+    def mark_file_number_used(self, number: int) -> None:
+        """Make sure `number` is never handed out again (recovery calls this for every
+        file it finds: WALs are numbered without a manifest edit, so after a crash the
+        manifest's counter can lag behind the newest WALs)."""
+        with self._number_lock:
+            self.next_file_number = max(self.next_file_number, number + 1)
 
     # --------------------------------------------------------------- recovery
     def recover(self) -> None:
@@ -84,19 +98,19 @@ class VersionSet:
             version = self._absorb(version, edit)
         self.current = version
         self.manifest_number = parsed[1]
-        self.next_file_number = max(self.next_file_number, parsed[1] + 1)
+        self.mark_file_number_used(parsed[1])
 
     def _absorb(self, version: Version, edit: VersionEdit) -> Version:
         if edit.log_number is not None:
             self.log_number = edit.log_number
         if edit.next_file_number is not None:
-            self.next_file_number = max(self.next_file_number, edit.next_file_number)
+            self.mark_file_number_used(edit.next_file_number - 1)
         if edit.last_seq is not None:
             self.last_seq = max(self.last_seq, edit.last_seq)
         for level, key in edit.compact_pointers:
             self.compact_pointers[level] = key
         for _level, meta in edit.added:
-            self.next_file_number = max(self.next_file_number, meta.number + 1)
+            self.mark_file_number_used(meta.number)
         return version.apply(edit)
 
     # ------------------------------------------------------------------ writes
