@@ -196,3 +196,42 @@ def test_cli_writes_a_self_contained_page(tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"no": 1}\n')
     assert main(["--trace", str(bad), "--out", str(tmp_path / "x.html")]) == 2
+
+
+def test_range_deletes_batches_and_a_reopen(tmp_path: Path) -> None:
+    """A trace spanning two sessions of one store, with a range tombstone and a batch."""
+    import lsmkv
+
+    events: list[dict[str, Any]] = []
+    with lsmkv.open(tmp_path / "db", trace=events.append, background_compaction=False) as db:
+        for i in range(10):
+            db.put(b"k%02d" % i, b"v")
+        db.flush()
+        db.delete_range(b"k02", b"k06")
+        with db.batch() as b:
+            b.put(b"x", b"1")
+            b.delete(b"k08")
+        assert db.get(b"k03") is None
+    with lsmkv.open(tmp_path / "db", trace=events.append, background_compaction=False) as db:
+        db.compact()
+        stats = db.stats()
+    frames = derive(events)
+    recovery = next(f for f in frames if f["name"] == "recovery.wal_replayed")
+    assert recovery["state"]["mem"]["count"] == 0  # memory did not survive the close
+    range_insert = next(
+        f for f in frames if f["name"] == "memtable.insert" and "range tombstone" in f["caption"]
+    )
+    assert any(it["kind"] == "range_delete" for it in range_insert["state"]["mem"]["items"])
+    table_keys = {
+        k["key"]: k["shadowed"]
+        for lv in range_insert["state"]["levels"]
+        for t in lv["tables"]
+        for k in t["keys"]
+    }
+    assert [key for key, hidden in sorted(table_keys.items()) if hidden] == [
+        "k02",
+        "k03",
+        "k04",
+        "k05",
+    ]
+    assert final_levels(frames) == stats_levels(stats)

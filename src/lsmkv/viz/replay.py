@@ -131,6 +131,7 @@ class Replay:
         self.dropped: list[dict[str, Any]] | None = None  # what the last compaction dropped
         self.dirty: set[str] = set()  # parts of the state changed since the last frame
         self._last: dict[str, Any] = {}
+        self._ranges: list[tuple[str, str, int]] = []  # memtables' range tombstones
         # seq -> memtable.insert event, so a WAL record can be labelled before its insert.
         self.inserts: dict[int, dict[str, Any]] = {
             e["seq"]: e for e in events if e.get("event") == "memtable.insert"
@@ -166,6 +167,8 @@ class Replay:
         if len(ops) == 1:
             kind = KIND_BY_CODE.get(ops[0]["kind"], "?")
             label = f"{'del' if kind != 'put' else 'put'} {show(ops[0]['key'], 12)}"
+            if kind == "range_delete":
+                label += f"…{show(ops[0].get('value'), 12)}"
             what = f"{_verb(kind)} {quote(ops[0]['key'])}"
         else:
             kind = "batch"
@@ -398,9 +401,11 @@ class Replay:
             if file in self.old_wals:
                 self.old_wals.remove(file)
             why = "every record in it is now in an SSTable"
-        else:
+        elif file.endswith(".sst"):
             self._remove(file)
             why = "no version of the store and no reader needs it any more"
+        else:
+            why = "a newer manifest has replaced it"
         self._frame(i, "file", f"{file} is deleted from disk: {why}.")
 
     # --------------------------------------------------------------- compaction
@@ -619,6 +624,13 @@ class Replay:
         self._frame(i, "stall", f"Writes resume after a stall of {e.get('seconds')} s.")
 
     def _on_recovery_wal_replayed(self, i: int, e: dict[str, Any]) -> None:
+        # The store was (re)opened: memory from before is gone; what the WAL held is
+        # replayed and written to a level-0 table (the `file.created` that follows).
+        self.mem, self.imms = _Mem(wal=None), []
+        if self.wal_file is not None and self.wal_file not in self.old_wals:
+            self.old_wals.append(self.wal_file)
+        self.wal_file, self.wal_records, self.wal_bytes, self.wal_durable = None, [], 0, 0
+        self._touch("mem", "imms", "wal")
         self._frame(
             i,
             "recovery",
@@ -690,9 +702,22 @@ class Replay:
         self._last = state
         return state
 
+    def _shadowed(self, newest: dict[str, int], key: str, seq: int) -> bool:
+        """Whether a newer version, or a newer range tombstone in a memtable, hides
+        `key`@`seq` (hex keys compare like the bytes they encode)."""
+        if newest.get(key, seq) > seq:
+            return True
+        return any(lo <= key < hi and seq < rseq for lo, hi, rseq in self._ranges)
+
     def _newest_versions(self) -> dict[str, int]:
         """The newest seq of every key this replay can see, to mark older ones shadowed."""
         newest: dict[str, int] = {}
+        self._ranges = [
+            (x.key, x.value or "", x.seq)
+            for mem in (self.mem, *self.imms)
+            for x in mem.entries
+            if x.kind == "range_delete"
+        ]
 
         def see(key: str, seq: int) -> None:
             if newest.get(key, -1) < seq:
@@ -742,7 +767,7 @@ class Replay:
                     "seq": x.seq,
                     "kind": x.kind,
                     "value": show(x.value, 10) if x.value is not None else None,
-                    "shadowed": newest.get(x.key, x.seq) > x.seq,
+                    "shadowed": self._shadowed(newest, x.key, x.seq),
                     "id": f"mem:{x.key}:{x.seq}",
                 }
                 for x in ordered
@@ -784,7 +809,7 @@ class Replay:
                     "key": show(str(k["key"]), 14),
                     "seq": int(k["seq"]),
                     "kind": str(k["kind"]),
-                    "shadowed": newest.get(str(k["key"]), int(k["seq"])) > int(k["seq"]),
+                    "shadowed": self._shadowed(newest, str(k["key"]), int(k["seq"])),
                 }
                 for k in t.keys
             ]

@@ -273,6 +273,8 @@
     btn.setAttribute("aria-label", on ? "Pause" : "Play");
     btn.innerHTML = on ? "\u23F8\uFE0E Pause" : "\u25B6\uFE0E Play";
     document.body.dataset.playing = on ? "true" : "false";
+    // While playing, a screen reader would be flooded: it reads the caption when paused.
+    $("caption").setAttribute("aria-live", on ? "off" : "polite");
     if (on) tick();
   }
   function tick() {
