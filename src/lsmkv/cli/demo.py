@@ -18,6 +18,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from rich.table import Table
+from rich.text import Text
+
 from ..db import DB
 from ..db import open as open_store
 from .render import Out, esc, human_bytes, n_entries, plural, show_bytes, show_hex
@@ -92,10 +95,19 @@ class Tour:
 
     # ------------------------------------------------------------ printing
     def show_events(self, events: list[Event], indent: str = "  ") -> None:
-        for e in events:
-            text = self.event_text(e)
-            if text is not None:
-                self.out.print(f"{indent}[cyan]{e['event']:<17}[/] {text}")
+        shown = [(e["event"], t) for e in events if (t := self.event_text(e)) is not None]
+        if not self.out.tty:
+            for name, text in shown:
+                self.out.print(f"{indent}{name:<17} {text}")
+            return
+        # On a terminal, a grid keeps a long line wrapping inside its own column.
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(width=len(indent) - 1)
+        grid.add_column(style="cyan", no_wrap=True)
+        grid.add_column()
+        for name, text in shown:
+            grid.add_row("", name, Text.from_markup(text))
+        self.out.console.print(grid)
 
     def event_text(self, e: Event) -> str | None:
         name = e["event"]
