@@ -952,20 +952,28 @@ class DB:
             chosen = version.overlapping(level, start, hi) if files else []
             if not chosen:
                 continue
-            readers = [self._tables.get(f.number) for f in chosen]
-            frags.extend(r.fragments for r in readers if r.fragments)
             if level == 0:
-                for f, r in zip(chosen, readers, strict=True):
+                for f in chosen:
+                    r = self._tables.get(f.number)
+                    if r.fragments:
+                        frags.append(r.fragments)
                     it = r.iter_entries(start, end, reverse)
                     sources.append(visible(it, read_seq) if f.largest_seq > read_seq else it)
             else:
-                ordered = list(zip(chosen, readers, strict=True))
+                # A deeper level's tables are opened lazily, as the scan reaches them: a
+                # scan that stops early (a queue's head, `limit=1`) must not pay per table
+                # of the range. Only tables holding range tombstones are opened up front,
+                # because their tombstones apply to keys of other tables too.
+                tables = self._tables
+                frags.extend(tables.get(f.number).fragments for f in chosen if f.range_deletes)
                 if reverse:
-                    ordered.reverse()
-                needs_filter = any(f.largest_seq > read_seq for f, _ in ordered)
-                parts = (r.iter_entries(start, end, reverse) for _, r in ordered)
-                it = concat(parts)
-                sources.append(visible(it, read_seq) if needs_filter else it)
+                    chosen = chosen[::-1]
+                parts = (
+                    visible(it, read_seq) if f.largest_seq > read_seq else it
+                    for f in chosen
+                    for it in (tables.get(f.number).iter_entries(start, end, reverse),)
+                )
+                sources.append(concat(parts))
         return sources, read_path.visible_fragments(frags, read_seq, start, end)
 
     def _iterate(
@@ -1556,7 +1564,8 @@ class DB:
         copy). Schema: docs/format/trace.md.
 
         Cost: reads the live WAL files in full, plus a lookup in every table whose key
-        range holds the key.
+        range holds the key. Leaves the block cache and the counters of stats() as
+        they were.
 
         >>> db.put(b"apple", b"red")
         >>> [r["status"] for r in db.where(b"apple")]
@@ -1568,7 +1577,6 @@ class DB:
         self._check_open()
         return where_mod.where(
             self._sv,
-            self._tables,
             self._fs,
             self.path,
             self._versions.log_number,
@@ -1581,13 +1589,16 @@ class DB:
         would step over more than `threshold` tombstones (default: the option
         `scan_tombstone_hint`, 1,000), with the remedy. Schema: docs/format/trace.md.
 
-        Cost: reads every entry of every live table once (O(entries) time and memory).
+        Cost: reads every entry of every live table once (O(entries) time and memory),
+        outside the block cache.
         """
         from .introspect import tombstones
 
         self._check_open()
         limit = self.options.scan_tombstone_hint if threshold is None else threshold
-        return tombstones.tombstone_map(self._sv, self._tables, buckets=buckets, threshold=limit)
+        return tombstones.tombstone_map(
+            self._sv, self._fs, self.path, buckets=buckets, threshold=limit
+        )
 
     # ------------------------------------------------------------------- stats
     def stats(self) -> dict[str, Any]:

@@ -166,6 +166,14 @@ class TableReader:
                 block = self.block(i)
                 lo = 0 if start is None or i != first else block.seek(start)
                 hi = block.count if end is None or i != last else block.seek(end)
+                if i == first and lo < hi:
+                    # The first entry alone, undecoded neighbours left alone: a merge
+                    # primes every source with one entry, and a scan that stops after
+                    # one item (a queue's head) must not decode a block per table.
+                    yield block.entry_at(lo)
+                    lo += 1
+                    if lo == hi:
+                        continue
                 entries = block.entries()
                 yield from entries if lo == 0 and hi == block.count else entries[lo:hi]
         else:
