@@ -42,7 +42,7 @@ from ..sstable.writer import TableSettings, TableWriter
 from ..storage.fs import FileSystem, OSFileSystem
 from ..wal.replay import check_sealed_wals
 
-LOST_DIR = "lost"
+LOST_DIR = filenames.LOST_DIR
 
 
 @dataclass
@@ -207,7 +207,7 @@ def _salvage_table(
             except (CorruptionError, ValueError, struct.error) as e:
                 report.lost.append(
                     f"{table_path} at offset {handle.offset}: data block lost (keys after "
-                    f"{previous!r} up to {last_key!r}): {e}"
+                    f"{previous!r} up to {last_key!r}; {type(e).__name__})"
                 )
             previous = last_key
     finally:
