@@ -867,7 +867,9 @@ class DB:
         sv = self._sv  # captured now: the iterator reads the store as of this moment
         sources, fragments = self._sources(sv, read_seq, start, end, reverse)
         self._counters.iterators += 1
-        return self._iterate(sources, fragments, read_seq, reverse, limit)
+        # `sv` goes along so the iterator pins its Version: while the Version lives, the
+        # obsolete-file sweep keeps (and does not close) the tables it reads.
+        return self._iterate(sources, fragments, read_seq, reverse, limit, sv)
 
     def _sources(
         self,
@@ -914,6 +916,7 @@ class DB:
         read_seq: int,
         reverse: bool,
         limit: int | None,
+        pin: SuperVersion | None = None,
     ) -> Iterator[tuple[bytes, bytes]]:
         tally = ScanTally()
         try:
@@ -1100,8 +1103,22 @@ class DB:
         steps see the levels they planned for), then the most urgent size-triggered
         compaction, then a scan hint, then deletion-triggered compaction.
         """
-        if self._sv.imms:
-            return self._flush_oldest
+        opts = self.options
+        sv = self._sv
+        if sv.imms:
+            # At L0's stop trigger, compact before flushing more: L0 then never holds
+            # more than `level0_stop_trigger` files (writers wait meanwhile). Not during
+            # a manual compaction, whose later steps assume only flushes run between.
+            if (
+                not opts.background_compaction
+                or self._manual
+                or len(sv.version.levels[0]) < opts.level0_stop_trigger
+            ):
+                return self._flush_oldest
+            c = self._pick()
+            if c is None:
+                return self._flush_oldest
+            return partial(self._run_compaction, c)
         while self._manual:
             request = self._manual[0]
             plan = request.get("plan")
@@ -1118,7 +1135,7 @@ class DB:
                 self._hint_running = False
                 self._hint_version = self._versions.current
             self._bg_cv.notify_all()
-        if not self.options.background_compaction:
+        if not opts.background_compaction:
             return None
         c = self._pick()
         if (c is None or c.reason == picker.DELETION_DENSITY) and self._hint is not None:
