@@ -620,11 +620,11 @@ class DB:
                 if not switching or (force_switch and sv.mem.entry_count == 0):
                     return
                 if level == 2:
+                    self._set_stall(2, cause, sv)
                     if not stopped_at:
                         stopped_at = time.monotonic()
                         c.stall_count += 1
                         c.stall_stops += 1
-                    self._set_stall(2, cause, sv)
                     self._bg_cv.notify_all()
                     self._bg_cv.wait(1.0)
                     continue
@@ -1324,6 +1324,9 @@ class DB:
                 range_covered_dropped=tally.range_covered_dropped,
                 seconds=round(result.seconds, 6),
             )
+        # Drop this frame's hold on the old Version, or the sweep would see its inputs
+        # as still read by someone and leave them on disk until the next job.
+        del version, sv
         self._delete_obsolete_files()
 
     def _note_dtc_outputs(
