@@ -1,7 +1,7 @@
 """lsmkv: a log-structured merge-tree key-value store in pure Python that explains itself.
 
-    >>> import lsmkv
-    >>> with lsmkv.open("/tmp/example-db") as db:
+    >>> import lsmkv, tempfile
+    >>> with lsmkv.open(tempfile.mkdtemp()) as db:
     ...     db.put(b"apple", b"red")
     ...     db.get(b"apple")
     b'red'

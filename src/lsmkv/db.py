@@ -46,7 +46,7 @@ from .engine import read as read_path
 from .engine.commit import BATCH_HEADER, Writer, take_group
 from .engine.state import SuperVersion, make_super_version
 from .engine.tables import TableCache
-from .errors import ClosedError, DiskError, Error, NotFoundError, ReadOnlyError
+from .errors import ClosedError, CorruptionError, DiskError, Error, NotFoundError, ReadOnlyError
 from .iterators.merging import concat, merge, visible
 from .iterators.user import ScanTally, prefix_end, user_entries
 from .manifest.edit import FileMeta, VersionEdit
@@ -58,7 +58,7 @@ from .rangedel import Fragments
 from .sstable.cache import BlockCache
 from .sstable.writer import TableSettings
 from .storage.fs import FileLock, FileSystem, OSFileSystem
-from .wal.replay import iter_ops, read_wal
+from .wal.replay import check_sealed_wals, iter_ops, read_wal
 from .wal.writer import WalWriter
 
 T = TypeVar("T")
@@ -165,7 +165,9 @@ class DB:
     def __init__(self, path: str | os.PathLike[str], options: Options) -> None:
         self.path = os.fspath(path)
         self.options = options
-        self._fs: FileSystem = options.fs if options.fs is not None else OSFileSystem()
+        base_fs = options.fs if options.fs is not None else OSFileSystem()
+        # A session dies with a simulated power loss (FaultFS); the real fs is itself.
+        self._fs: FileSystem = base_fs.session(self._lost_power)
         self._counters = Counters(
             per_level_bytes_read=[0] * options.num_levels,
             per_level_bytes_written=[0] * options.num_levels,
@@ -253,8 +255,30 @@ class DB:
             if opts.error_if_exists:
                 raise Error(f"{path}: a store already exists here (error_if_exists=True)")
             versions.recover()
+            missing = [
+                filenames.table_name(f.number)
+                for _, f in versions.current.files()
+                if filenames.table_name(f.number) not in names
+            ]
+            if missing:
+                # Fail now, naming the file, rather than at the first read that needs it.
+                raise CorruptionError(
+                    f"the manifest names {len(missing)} missing table(s): {', '.join(missing)}",
+                    os.path.join(path, missing[0]),
+                )
         else:
-            strangers = [n for n in names if n not in (filenames.LOCK,)]
+            # A creation cut short (crash or error before CURRENT was renamed into place)
+            # leaves a manifest and CURRENT.tmp: no write was ever acknowledged, so start
+            # afresh. Tables or WALs without CURRENT are a damaged store, not a new one.
+            leftovers = (filenames.LOCK, filenames.CURRENT + filenames.TEMP_SUFFIX)
+            store_files = [n for n in names if filenames.parse(n) is not None]
+            if any(filenames.parse(n)[0] != "manifest" for n in store_files):  # type: ignore[index]
+                raise CorruptionError(
+                    f"CURRENT is missing but the directory holds store files "
+                    f"(e.g. {store_files[0]!r}); lsmkv.repair() can salvage them",
+                    os.path.join(path, filenames.CURRENT),
+                )
+            strangers = [n for n in names if n not in leftovers and n not in store_files]
             if strangers:
                 raise Error(
                     f"{path}: not an lsmkv store (no CURRENT file, but it holds "
@@ -262,7 +286,14 @@ class DB:
                 )
             if opts.read_only:
                 raise NotFoundError(f"{path}: no store here")
+            # The store directory's own entry must be durable too, or a power loss could
+            # take the whole store away with every synced write in it. Done on every
+            # creation, not only after mkdir: an earlier attempt may have made the
+            # directory and failed before this fsync.
+            fs.sync_dir(os.path.dirname(os.path.abspath(path)))
             versions.install_new_manifest()
+        for parsed in filter(None, map(filenames.parse, names)):
+            versions.mark_file_number_used(parsed[1])
         # Replay every WAL the manifest does not mark as flushed, oldest first.
         logs = sorted(
             num
@@ -271,12 +302,24 @@ class DB:
         )
         recovered = Memtable(0)
         last_seq = versions.last_seq
+        check_sealed_wals(versions.sealed_wals, logs, path, fs, opts.wal_recovery_mode)
+        if versions.log_number and versions.log_number not in logs:
+            # The WAL the manifest names as current is always created before the
+            # manifest names it and deleted only after a later edit moves past it.
+            raise CorruptionError(
+                "the manifest's current WAL is missing: the WAL was deleted, or the "
+                "manifest lost its later edits",
+                os.path.join(path, filenames.wal_name(versions.log_number)),
+            )
         for i, number in enumerate(logs):
             wal_path = os.path.join(path, filenames.wal_name(number))
             # Every WAL but the newest was fsync'd in full when the next one started,
-            # so only the newest may have a torn tail.
+            # so only the newest may have a torn tail; none has after a clean close.
             contents = read_wal(
-                fs, wal_path, fully_synced=i < len(logs) - 1, mode=opts.wal_recovery_mode
+                fs,
+                wal_path,
+                fully_synced=i < len(logs) - 1 or number in versions.sealed_wals,
+                mode=opts.wal_recovery_mode,
             )
             for seq, kind, key, value in iter_ops(contents):
                 recovered.add(seq, kind, key, value)
@@ -305,15 +348,16 @@ class DB:
                 "recovery",
             )
             edit.added = [(0, f) for f in outputs]
-        # The new WAL's number is recorded before the file exists: a crash in between
-        # leaves no WAL to replay, which is right, since its predecessors' data is now
-        # in the table just written.
+        # The new WAL exists, durably, before the manifest names it: so the WAL numbered
+        # `log_number` is always on disk, which is what lets the check below tell a
+        # manifest that lost edits (or a deleted WAL) from a crash. A crash before the
+        # edit leaves an empty WAL to replay, which is harmless.
         wal_number = versions.new_file_number()
+        self._wal = WalWriter(fs, os.path.join(path, filenames.wal_name(wal_number)), wal_number)
+        fs.sync_dir(path)
         edit.log_number = wal_number
         versions.log_and_apply(edit)
         self._pending_outputs.clear()
-        self._wal = WalWriter(fs, os.path.join(path, filenames.wal_name(wal_number)), wal_number)
-        fs.sync_dir(path)
         self._sv = make_super_version(Memtable(wal_number), (), versions.current)
         self._live_versions.add(versions.current)
         self._delete_obsolete_files()
@@ -734,8 +778,11 @@ class DB:
         skipped by key range or bloom filter when it cannot hold the key; a table that
         may hold it costs one (usually cached) block search.
 
+        >>> db.put(b"apple", b"red")
         >>> db.get(b"apple")
         b'red'
+        >>> db.get(b"pear", b"none")
+        b'none'
         """
         if type(key) is not bytes:
             key = check_key(key)
@@ -769,6 +816,20 @@ class DB:
     def _traced_get(self, key: bytes, seq: int, default: T | None) -> bytes | T | None:
         self._counters.gets += 1
         entry, report = read_path.walk(self._sv, key, seq, self._tables)
+        c = self._counters
+        # A traced get counts what it did like an untraced one, so stats() agrees.
+        for step in report["steps"]:
+            bloom = step.get("bloom")
+            if step["source"] == "memtable":
+                c.memtable_hits += step["result"] != "absent"
+            elif bloom == "skip":
+                c.bloom_skips += 1
+            elif "why" in step:
+                c.key_range_skips += 1
+            else:
+                c.tables_probed += 1
+                c.per_level_probes[step["level"]] += 1
+                c.bloom_false_positives += bloom == "false_positive"
         assert self._trace is not None
         self._trace("get", **report)
         if entry is not None and entry[2] == KIND_PUT:
@@ -867,9 +928,7 @@ class DB:
         sv = self._sv  # captured now: the iterator reads the store as of this moment
         sources, fragments = self._sources(sv, read_seq, start, end, reverse)
         self._counters.iterators += 1
-        # `sv` goes along so the iterator pins its Version: while the Version lives, the
-        # obsolete-file sweep keeps (and does not close) the tables it reads.
-        return self._iterate(sources, fragments, read_seq, reverse, limit, sv)
+        return self._iterate(sv, sources, fragments, read_seq, reverse, limit)
 
     def _sources(
         self,
@@ -893,31 +952,41 @@ class DB:
             chosen = version.overlapping(level, start, hi) if files else []
             if not chosen:
                 continue
-            readers = [self._tables.get(f.number) for f in chosen]
-            frags.extend(r.fragments for r in readers if r.fragments)
             if level == 0:
-                for f, r in zip(chosen, readers, strict=True):
+                for f in chosen:
+                    r = self._tables.get(f.number)
+                    if r.fragments:
+                        frags.append(r.fragments)
                     it = r.iter_entries(start, end, reverse)
                     sources.append(visible(it, read_seq) if f.largest_seq > read_seq else it)
             else:
-                ordered = list(zip(chosen, readers, strict=True))
+                # A deeper level's tables are opened lazily, as the scan reaches them: a
+                # scan that stops early (a queue's head, `limit=1`) must not pay per table
+                # of the range. Only tables holding range tombstones are opened up front,
+                # because their tombstones apply to keys of other tables too.
+                tables = self._tables
+                frags.extend(tables.get(f.number).fragments for f in chosen if f.range_deletes)
                 if reverse:
-                    ordered.reverse()
-                needs_filter = any(f.largest_seq > read_seq for f, _ in ordered)
-                parts = (r.iter_entries(start, end, reverse) for _, r in ordered)
-                it = concat(parts)
-                sources.append(visible(it, read_seq) if needs_filter else it)
+                    chosen = chosen[::-1]
+                parts = (
+                    visible(it, read_seq) if f.largest_seq > read_seq else it
+                    for f in chosen
+                    for it in (tables.get(f.number).iter_entries(start, end, reverse),)
+                )
+                sources.append(concat(parts))
         return sources, read_path.visible_fragments(frags, read_seq, start, end)
 
     def _iterate(
         self,
+        sv: SuperVersion,
         sources: list[Iterator[Any]],
         fragments: Fragments,
         read_seq: int,
         reverse: bool,
         limit: int | None,
-        pin: SuperVersion | None = None,
     ) -> Iterator[tuple[bytes, bytes]]:
+        # `sv` is held for the iterator's whole life on purpose: its Version keeps the
+        # tables it reads from being deleted (and their readers closed) by compaction.
         tally = ScanTally()
         try:
             if limit == 0:
@@ -1068,6 +1137,12 @@ class DB:
                 except OSError as e:
                     self._mutex.acquire()
                     self._set_bg_error(_disk_error(e, "background work"))
+                    self._mutex.release()
+                except Exception as e:
+                    # A bug must not kill this thread silently: writers waiting for a
+                    # flush would hang forever. Stop, and say why, like a disk error.
+                    self._mutex.acquire()
+                    self._set_bg_error(Error(f"background work failed: {e!r}"))
                     self._mutex.release()
                 finally:
                     self._mutex.acquire()
@@ -1324,9 +1399,9 @@ class DB:
                 range_covered_dropped=tally.range_covered_dropped,
                 seconds=round(result.seconds, 6),
             )
-        # Drop this frame's hold on the old Version, or the sweep would see its inputs
-        # as still read by someone and leave them on disk until the next job.
-        del version, sv
+        # Drop this frame's references to the old version, or the sweep below would see
+        # it alive and keep the compaction's input files on disk until the next sweep.
+        del sv, version
         self._delete_obsolete_files()
 
     def _note_dtc_outputs(
@@ -1428,6 +1503,116 @@ class DB:
                 self._tables.evict(number)
             if self._trace is not None:
                 self._trace("file.deleted", file=name, kind=kind)
+
+    # ----------------------------------------------------------- introspection
+    # (introspect/ is imported on first use: the engine's hot paths never need it)
+    def explain_get(self, key: bytes) -> dict[str, Any]:
+        """What one get of `key` does, step by step, as plain data: the memtables and
+        tables consulted newest to oldest, each key-range and bloom verdict (skip / pass /
+        false_positive), the block read or found in cache, range tombstones met, the
+        record that answered, and the call's read amplification (tables searched).
+        Schema: docs/format/trace.md. It is not counted as a get in stats() (the
+        blocks it reads are counted).
+
+        Cost: the same as a get, plus a small dict per layer.
+
+        >>> db.put(b"apple", b"red")
+        >>> db.explain_get(b"apple")["found"]
+        True
+        """
+        from .introspect import explain
+
+        key = check_key(key)
+        self._check_open()
+        return explain.explain_get(self._sv, self._tables, key, self._visible_seq)
+
+    def explain_scan(
+        self,
+        start: bytes | None = None,
+        end: bytes | None = None,
+        *,
+        prefix: bytes | None = None,
+        reverse: bool = False,
+        limit: int | None = None,
+    ) -> dict[str, Any]:
+        """Run the scan `scan(start, end, prefix=, reverse=, limit=)` and report what it did:
+        its sources, entries read from each, tombstones, range-deleted and shadowed
+        versions stepped over, blocks read, and keys returned (listed up to 100).
+        Schema: docs/format/trace.md.
+
+        Cost: the same as the scan run to its end (or its limit).
+        """
+        from .introspect import explain
+
+        if start is not None:
+            start = check_key(start, "start")
+        if end is not None:
+            end = check_key(end, "end")
+        if prefix is not None:
+            prefix = check_key(prefix, "prefix")
+            p_end = prefix_end(prefix)
+            start = prefix if start is None or start < prefix else start
+            end = p_end if end is None or (p_end is not None and p_end < end) else end
+        if limit is not None and (not isinstance(limit, int) or limit < 0):
+            raise ValueError(f"limit must be a non-negative int, got {limit!r}")
+        self._check_open()
+        report = explain.explain_scan(
+            self._sv,
+            self._tables,
+            self._counters,
+            self._visible_seq,
+            start,
+            end,
+            reverse,
+            limit,
+            self.options.scan_tombstone_hint,
+        )
+        report["prefix"] = None if prefix is None else prefix.hex()
+        return report
+
+    def where(self, key: bytes) -> list[dict[str, Any]]:
+        """Every version of `key` physically present, newest first: WAL records,
+        memtable entries, SSTable entries and covering range tombstones, each with its
+        source, level, file, seq, kind, value (hex) and `status` ("answer": what a get
+        returns or the tombstone that makes it return None; "shadowed"; "log": a WAL
+        copy). Schema: docs/format/trace.md.
+
+        Cost: reads the live WAL files in full, plus a lookup in every table whose key
+        range holds the key. Leaves the block cache and the counters of stats() as
+        they were.
+
+        >>> db.put(b"apple", b"red")
+        >>> [r["status"] for r in db.where(b"apple")]
+        ['answer', 'log']
+        """
+        from .introspect import where as where_mod
+
+        key = check_key(key)
+        self._check_open()
+        return where_mod.where(
+            self._sv,
+            self._fs,
+            self.path,
+            self._versions.log_number,
+            key,
+            self._visible_seq,
+        )
+
+    def tombstone_map(self, buckets: int = 32, threshold: int | None = None) -> dict[str, Any]:
+        """Tombstone density by key range and layer, and the key ranges where a scan
+        would step over more than `threshold` tombstones (default: the option
+        `scan_tombstone_hint`, 1,000), with the remedy. Schema: docs/format/trace.md.
+
+        Cost: reads every entry of every live table once (O(entries) time and memory),
+        outside the block cache.
+        """
+        from .introspect import tombstones
+
+        self._check_open()
+        limit = self.options.scan_tombstone_hint if threshold is None else threshold
+        return tombstones.tombstone_map(
+            self._sv, self._fs, self.path, buckets=buckets, threshold=limit
+        )
 
     # ------------------------------------------------------------------- stats
     def stats(self) -> dict[str, Any]:
@@ -1560,10 +1745,45 @@ class DB:
             self._bg_thread = None
         if self._wal is not None and self._write_error is None:
             try:
-                self._wal.sync()  # a clean close makes sync=False writes durable too
-            except OSError:
-                pass
+                # A clean close makes sync=False writes durable too, and the seal makes
+                # damage to any record of this WAL, the last included, read as corruption.
+                self._wal.seal()
+                if self._bg_error is None:
+                    self._record_sealed_wals()
+            except (OSError, Error):
+                pass  # the seals are a stronger check for the next open, not a need
         self._release_resources()
+
+    def _record_sealed_wals(self) -> None:
+        """Tell the manifest the exact size of every live WAL (close, after the seal), so
+        the next open treats a WAL cut short, extended or deleted as corruption."""
+        wal = self._wal
+        assert wal is not None
+        sealed = [(wal.number, wal.offset)]
+        for mem in self._sv.imms:  # fsync'd in full when their memtable was switched out
+            name = os.path.join(self.path, filenames.wal_name(mem.log_number))
+            if self._fs.exists(name):
+                sealed.append((mem.log_number, self._fs.size(name)))
+        self._versions.log_and_apply(VersionEdit(sealed_wals=sorted(sealed)))
+
+    def _lost_power(self) -> None:
+        """FaultFS cut the power: this DB object is dead, as its process would be.
+
+        Its file handles already fail with EIO and its lock is released; from now on
+        every call raises `ClosedError`, and the background thread stops.
+        """
+        self._closed = True
+        self._lock = None
+
+        def wake() -> None:
+            with self._mutex:
+                self._shutting_down = True
+                self._bg_cv.notify_all()
+                self._write_cv.notify_all()
+
+        # From a helper thread: the caller may be an engine thread holding the mutex
+        # (a test cutting power from inside a trace hook).
+        threading.Thread(target=wake, name="lsmkv-power-loss", daemon=True).start()
 
     def _release_resources(self) -> None:
         if self._wal is not None:

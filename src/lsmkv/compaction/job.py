@@ -9,10 +9,11 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..core import filenames
 from ..core.counters import Counters
-from ..core.keys import Entry
+from ..core.keys import KIND_NAMES, Entry
 from ..core.trace import Tracer
 from ..iterators.merging import merge
 from ..manifest.edit import FileMeta, VersionEdit
@@ -23,6 +24,9 @@ from ..sstable.writer import TableSettings, TableWriter
 from ..storage.fs import FileSystem
 from .picker import LEVEL_SIZE, Compaction
 from .retention import Beneath, RetentionTally, retain, retained_range_tombstones
+
+# A traced `file.created` lists the entries of tables up to this size (docs/format/trace.md).
+TRACE_KEYS_MAX = 32
 
 
 @dataclass
@@ -118,8 +122,11 @@ def write_tables(
     written = 0
     lo: bytes | None = None
     cut_before = grandparents.should_cut_before if grandparents is not None else None
+    sample: list[Entry] = []  # the first entries of the table being written, when tracing
+    tracing = ctx.trace is not None
 
     def start() -> TableWriter:
+        sample.clear()
         number = ctx.new_file_number()
         ctx.pending_outputs.add(number)
         path = os.path.join(ctx.dirname, filenames.table_name(number))
@@ -149,12 +156,27 @@ def write_tables(
             )
         )
         if ctx.trace is not None:
+            fields: dict[str, Any] = {}
+            if len(sample) <= TRACE_KEYS_MAX:
+                # A small table's contents, so a replay can draw its keys and tombstones.
+                fields["keys"] = [
+                    {"key": k.hex(), "seq": -neg_seq, "kind": KIND_NAMES[kind].lower()}
+                    for k, neg_seq, kind, _ in sample
+                ]
             ctx.trace(
                 "file.created",
                 file=filenames.table_name(number),
                 reason=reason,
                 size=size,
                 entries=props.entries,
+                tombstones=props.point_deletes,
+                range_tombstones=props.range_deletes,
+                smallest=props.smallest_key.hex(),
+                largest=props.largest_key.hex(),
+                smallest_seq=props.smallest_seq,
+                largest_seq=props.largest_seq,
+                bloom_bits_per_key=ctx.settings.bloom_bits_per_key,
+                **fields,
             )
 
     try:
@@ -180,6 +202,8 @@ def write_tables(
                 if grandparents is not None:
                     grandparents.reset()
             writer.add(entry)
+            if tracing and len(sample) <= TRACE_KEYS_MAX:
+                sample.append(entry)
             last_key = key
         if writer is None and tombstones:
             writer = start()

@@ -20,7 +20,7 @@ from ..core import filenames
 from ..core.counters import Counters
 from ..core.keys import KIND_NAMES, KIND_RANGE_DELETE, Entry
 from ..manifest.edit import FileMeta
-from ..rangedel import Fragments
+from ..rangedel import EMPTY, Fragments
 from ..sstable.bloom import bloom_hash
 from .state import SuperVersion
 from .tables import TableCache
@@ -249,7 +249,11 @@ def visible_fragments(
     for frags in fragments:
         if not frags:
             continue
-        for start, end, seq in frags.tombstones():
-            if seq <= read_seq and (hi is None or start < hi) and (lo is None or end > lo):
+        # Only the fragments overlapping [lo, hi), found by bisection: the cost must not
+        # grow with the range tombstones a bounded scan never reaches (docs/queue.md).
+        for start, end, seq in frags.overlapping(lo, hi):
+            if seq <= read_seq:
                 tombs.append((start, end, seq))
+    if not tombs:
+        return EMPTY
     return Fragments(tombs)

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 from ..core.counters import Counters
 from ..core.keys import KIND_RANGE_DELETE, Entry
-from ..errors import CorruptionError
+from ..errors import CorruptionError, DiskError
 from ..rangedel import EMPTY, Fragments, RangeTombstone
 from ..storage.fs import FileSystem
 from .block import Block, decode_block
@@ -75,6 +75,13 @@ class TableReader:
                 self.fragments = Fragments(tombs)
         except (ValueError, KeyError, TypeError, struct.error, UnicodeDecodeError) as e:
             raise CorruptionError(f"meta block does not parse ({e})", path, 0) from None
+        if self.number and self.props.file_number and self.props.file_number != self.number:
+            raise CorruptionError(
+                f"the file holds table {self.props.file_number}, not table {self.number} "
+                "(a misplaced or swapped file)",
+                path,
+                footer.properties_block.offset,
+            )
         # The index: the last user key of each data block, and where the block is.
         self.index_keys: list[bytes] = index.keys()
         self.handles: list[BlockHandle] = [
@@ -93,7 +100,11 @@ class TableReader:
             self._counters.block_cache_hits += 1
             return block
         self._counters.block_reads += 1
-        payload = read_block(self._file, self.path, handle)
+        try:
+            payload = read_block(self._file, self.path, handle)
+        except OSError as e:
+            # Readers see lsmkv errors only, never a bare OSError.
+            raise DiskError.from_os(e, f"reading {self.path} at offset {handle.offset}") from e
         try:
             block = decode_block(payload)
         except (ValueError, struct.error):
@@ -144,6 +155,14 @@ class TableReader:
                 block = self.block(i)
                 lo = 0 if start is None or i != first else block.seek(start)
                 hi = block.count if end is None or i != last else block.seek(end)
+                if i == first and lo < hi:
+                    # The first entry alone, undecoded neighbours left alone: a merge
+                    # primes every source with one entry, and a scan that stops after
+                    # one item (a queue's head) must not decode a block per table.
+                    yield block.entry_at(lo)
+                    lo += 1
+                    if lo == hi:
+                        continue
                 entries = block.entries()
                 yield from entries if lo == 0 and hi == block.count else entries[lo:hi]
         else:

@@ -1,0 +1,7 @@
+"""`python -m lsmkv.bench`, the same as `lsmkv bench`."""
+
+import sys
+
+from . import main
+
+sys.exit(main())

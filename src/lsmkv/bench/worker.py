@@ -1,0 +1,74 @@
+"""One benchmark job in a process of its own: open an engine, run one workload, close.
+
+A process per job gives every engine and workload a clean peak RSS (`ru_maxrss` of
+this process) and a clean count of bytes written (`wchar` of /proc/self/io, which
+sums every thread's write calls, background compaction included). The runner starts
+`python -m lsmkv.bench.worker SPEC` and reads one JSON object from its stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from typing import Any
+
+from .engines import ENGINES
+from .workloads import WORKLOADS, Context, dir_bytes
+
+
+def written_bytes() -> int | None:
+    """Bytes this process has passed to write calls so far (None where unknown)."""
+    try:
+        with open("/proc/self/io") as f:
+            for line in f:
+                if line.startswith("wchar:"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def run_job(spec: dict[str, Any]) -> dict[str, Any]:
+    ctx = Context(
+        num=spec["num"], reads=spec["reads"], value_size=spec["value_size"], threads=spec["threads"]
+    )
+    func, _store = WORKLOADS[spec["workload"]]
+    path = spec["path"]
+    w0 = written_bytes()
+    t_open = time.perf_counter()
+    engine = ENGINES[spec["engine"]](path)
+    open_seconds = time.perf_counter() - t_open
+    try:
+        result = func(engine, ctx)
+    finally:
+        engine.close()
+    w1 = written_bytes()
+    user_bytes = result.ops * (16 + ctx.value_size)
+    out: dict[str, Any] = {
+        "engine": spec["engine"],
+        "workload": spec["workload"],
+        "ops": result.ops,
+        "seconds": result.seconds,
+        "us_per_op": result.seconds * 1e6 / result.ops if result.ops else 0.0,
+        "ops_per_sec": result.ops / result.seconds if result.seconds else 0.0,
+        "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "disk_bytes": dir_bytes(path),
+        "open_seconds": open_seconds,
+        "bytes_written": None if w0 is None or w1 is None else w1 - w0,
+        "write_amplification": None,
+    }
+    if spec["workload"].startswith("fill") and out["bytes_written"] is not None and user_bytes:
+        out["write_amplification"] = out["bytes_written"] / user_bytes
+    return out
+
+
+def main(argv: list[str]) -> int:
+    spec = json.loads(argv[0])
+    print(json.dumps(run_job(spec)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
