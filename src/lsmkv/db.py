@@ -664,11 +664,11 @@ class DB:
                 if not switching or (force_switch and sv.mem.entry_count == 0):
                     return
                 if level == 2:
+                    self._set_stall(2, cause, sv)
                     if not stopped_at:
                         stopped_at = time.monotonic()
                         c.stall_count += 1
                         c.stall_stops += 1
-                    self._set_stall(2, cause, sv)
                     self._bg_cv.notify_all()
                     self._bg_cv.wait(1.0)
                     continue
@@ -1178,8 +1178,22 @@ class DB:
         steps see the levels they planned for), then the most urgent size-triggered
         compaction, then a scan hint, then deletion-triggered compaction.
         """
-        if self._sv.imms:
-            return self._flush_oldest
+        opts = self.options
+        sv = self._sv
+        if sv.imms:
+            # At L0's stop trigger, compact before flushing more: L0 then never holds
+            # more than `level0_stop_trigger` files (writers wait meanwhile). Not during
+            # a manual compaction, whose later steps assume only flushes run between.
+            if (
+                not opts.background_compaction
+                or self._manual
+                or len(sv.version.levels[0]) < opts.level0_stop_trigger
+            ):
+                return self._flush_oldest
+            c = self._pick()
+            if c is None:
+                return self._flush_oldest
+            return partial(self._run_compaction, c)
         while self._manual:
             request = self._manual[0]
             plan = request.get("plan")
@@ -1196,7 +1210,7 @@ class DB:
                 self._hint_running = False
                 self._hint_version = self._versions.current
             self._bg_cv.notify_all()
-        if not self.options.background_compaction:
+        if not opts.background_compaction:
             return None
         c = self._pick()
         if (c is None or c.reason == picker.DELETION_DENSITY) and self._hint is not None:
