@@ -57,7 +57,9 @@ def _parser() -> argparse.ArgumentParser:
         help="record this scenario on a fresh store (default: explainer)",
     )
     src.add_argument("--trace", metavar="FILE", help="replay a recorded trace (JSON Lines)")
-    p.add_argument("--out", metavar="PAGE", help="where to write the page (default: lsmkv-viz.html)")
+    p.add_argument(
+        "--out", metavar="PAGE", help="where to write the page (default: lsmkv-viz.html)"
+    )
     p.add_argument("--serve", action="store_true", help="serve the page on 127.0.0.1")
     p.add_argument("--port", type=int, default=0, help="port for --serve (default: any free)")
     return p

@@ -137,7 +137,9 @@ class Replay:
 
     # ------------------------------------------------------------------ driving
     def run(self) -> list[dict[str, Any]]:
-        self._frame(-1, "start", "An empty store: nothing in the WAL, the memtable or any level yet.")
+        self._frame(
+            -1, "start", "An empty store: nothing in the WAL, the memtable or any level yet."
+        )
         for i, event in enumerate(self.events):
             self.hl = set()
             name = str(event.get("event", "?"))
@@ -519,9 +521,17 @@ class Replay:
             target = "mem" if name == "memtable" else "imm:" + name.rsplit(" ", 1)[-1]
             where = f"The {name}"
             if result == "found":
-                return target, f"{where} holds {quote(key)} = {quote(record.get('value'))}.", "found"
+                return (
+                    target,
+                    f"{where} holds {quote(key)} = {quote(record.get('value'))}.",
+                    "found",
+                )
             if result == "deleted":
-                return target, f"{where} holds a tombstone for {quote(key)}: it is deleted.", "deleted"
+                return (
+                    target,
+                    f"{where} holds a tombstone for {quote(key)}: it is deleted.",
+                    "deleted",
+                )
             return target, f"{where} has no {quote(key)}; the walk goes on.", "absent"
         file = str(step.get("file"))
         level = step.get("level")
