@@ -74,16 +74,16 @@ def test_table_round_trips_with_exact_properties(tmp_path: str, seed: int) -> No
 
 
 @pytest.mark.parametrize("bad", ["older_key", "same_version", "across_blocks"])
-def test_out_of_order_entries_are_refused(tmp_path: str, bad: str) -> None:
+def test_out_of_order_entries_are_refused_at_once(tmp_path: str, bad: str) -> None:
     path = os.path.join(str(tmp_path), "t.sst")
     writer = TableWriter(OSFileSystem(), path, TableSettings(block_size_bytes=64), 1)
-    if bad == "across_blocks":
+    if bad == "across_blocks":  # the previous entry sits in an already written block
         for i in range(10):
             writer.add((b"b%03d" % i, -100 + i, 1, b"x" * 30))
-        writer.add((b"a", -1, 1, b""))
+        wrong: Entry = (b"a", -1, 1, b"")
     else:
         writer.add((b"b", -5, 1, b""))
-        writer.add((b"a", -4, 1, b"") if bad == "older_key" else (b"b", -5, 1, b""))
+        wrong = (b"a", -4, 1, b"") if bad == "older_key" else (b"b", -5, 1, b"")
     with pytest.raises(ValueError, match="out of order"):
-        writer.finish()
+        writer.add(wrong)
     writer.abandon()

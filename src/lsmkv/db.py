@@ -21,13 +21,15 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from itertools import chain
 from types import TracebackType
 from typing import Any, TypeVar
 
 from .batch import OP, WriteBatch
 from .compaction import picker
+from .compaction.accounting import estimate_live_bytes
 from .compaction.job import JobContext, run_compaction, write_tables
 from .compaction.retention import RetentionTally, retain
 from .core import filenames
@@ -45,10 +47,10 @@ from .engine import read as read_path
 from .engine.commit import BATCH_HEADER, Writer, take_group
 from .engine.state import SuperVersion, make_super_version
 from .engine.tables import TableCache
-from .errors import ClosedError, DiskError, Error, NotFoundError, ReadOnlyError
+from .errors import ClosedError, CorruptionError, DiskError, Error, NotFoundError, ReadOnlyError
 from .iterators.merging import FIRST_RUN, MAX_RUN, concat, merge, merge_runs, visible
 from .iterators.user import ScanTally, prefix_end, user_entries, user_runs
-from .manifest.edit import VersionEdit
+from .manifest.edit import FileMeta, VersionEdit
 from .manifest.version import Version
 from .manifest.versionset import VersionSet
 from .memtable import Memtable
@@ -57,10 +59,27 @@ from .rangedel import Fragments
 from .sstable.cache import BlockCache
 from .sstable.writer import TableSettings
 from .storage.fs import FileLock, FileSystem, OSFileSystem
-from .wal.replay import iter_ops, read_wal
+from .wal.replay import check_sealed_wals, iter_ops, read_wal
 from .wal.writer import WalWriter
 
 T = TypeVar("T")
+
+
+_STALL_NAMES = ("none", "slowdown", "stop")
+
+
+def _file_info(level: int, f: FileMeta) -> dict[str, Any]:
+    """A table as events describe it (docs/compaction.md, "Events")."""
+    return {
+        "level": level,
+        "file": filenames.table_name(f.number),
+        "size": f.size,
+        "entries": f.entries,
+        "tombstones": f.point_deletes,
+        "range_tombstones": f.range_deletes,
+        "smallest": f.smallest.hex(),
+        "largest": f.largest.hex(),
+    }
 
 
 def _disk_error(e: OSError, what: str) -> DiskError:
@@ -147,7 +166,9 @@ class DB:
     def __init__(self, path: str | os.PathLike[str], options: Options) -> None:
         self.path = os.fspath(path)
         self.options = options
-        self._fs: FileSystem = options.fs if options.fs is not None else OSFileSystem()
+        base_fs = options.fs if options.fs is not None else OSFileSystem()
+        # A session dies with a simulated power loss (FaultFS); the real fs is itself.
+        self._fs: FileSystem = base_fs.session(self._lost_power)
         self._counters = Counters(
             per_level_bytes_read=[0] * options.num_levels,
             per_level_bytes_written=[0] * options.num_levels,
@@ -186,6 +207,16 @@ class DB:
         self._shutting_down = False
         self._bg_busy = False
         self._manual: collections.deque[dict[str, Any]] = collections.deque()
+        # Compaction state (docs/compaction.md): background job ids, write pressure,
+        # DTC's memory of bottom rewrites, and the pending scan hint.
+        self._jobs = 0
+        self._pending_bytes = 0
+        self._stall_condition = 0  # index into _STALL_NAMES
+        self._stall_since = 0.0
+        self._dtc_exhausted: dict[int, int] = {}
+        self._hint: tuple[bytes, bytes] | None = None
+        self._hint_running = False
+        self._hint_version: Version | None = None
         self._bg_thread: threading.Thread | None = None
         self._read_only = options.read_only
         self._sv: SuperVersion
@@ -225,8 +256,30 @@ class DB:
             if opts.error_if_exists:
                 raise Error(f"{path}: a store already exists here (error_if_exists=True)")
             versions.recover()
+            missing = [
+                filenames.table_name(f.number)
+                for _, f in versions.current.files()
+                if filenames.table_name(f.number) not in names
+            ]
+            if missing:
+                # Fail now, naming the file, rather than at the first read that needs it.
+                raise CorruptionError(
+                    f"the manifest names {len(missing)} missing table(s): {', '.join(missing)}",
+                    os.path.join(path, missing[0]),
+                )
         else:
-            strangers = [n for n in names if n not in (filenames.LOCK,)]
+            # A creation cut short (crash or error before CURRENT was renamed into place)
+            # leaves a manifest and CURRENT.tmp: no write was ever acknowledged, so start
+            # afresh. Tables or WALs without CURRENT are a damaged store, not a new one.
+            leftovers = (filenames.LOCK, filenames.CURRENT + filenames.TEMP_SUFFIX)
+            store_files = [n for n in names if filenames.parse(n) is not None]
+            if any(filenames.parse(n)[0] != "manifest" for n in store_files):  # type: ignore[index]
+                raise CorruptionError(
+                    f"CURRENT is missing but the directory holds store files "
+                    f"(e.g. {store_files[0]!r}); lsmkv.repair() can salvage them",
+                    os.path.join(path, filenames.CURRENT),
+                )
+            strangers = [n for n in names if n not in leftovers and n not in store_files]
             if strangers:
                 raise Error(
                     f"{path}: not an lsmkv store (no CURRENT file, but it holds "
@@ -234,7 +287,14 @@ class DB:
                 )
             if opts.read_only:
                 raise NotFoundError(f"{path}: no store here")
+            # The store directory's own entry must be durable too, or a power loss could
+            # take the whole store away with every synced write in it. Done on every
+            # creation, not only after mkdir: an earlier attempt may have made the
+            # directory and failed before this fsync.
+            fs.sync_dir(os.path.dirname(os.path.abspath(path)))
             versions.install_new_manifest()
+        for parsed in filter(None, map(filenames.parse, names)):
+            versions.mark_file_number_used(parsed[1])
         # Replay every WAL the manifest does not mark as flushed, oldest first.
         logs = sorted(
             num
@@ -243,12 +303,24 @@ class DB:
         )
         recovered = Memtable(0)
         last_seq = versions.last_seq
+        check_sealed_wals(versions.sealed_wals, logs, path, fs, opts.wal_recovery_mode)
+        if versions.log_number and versions.log_number not in logs:
+            # The WAL the manifest names as current is always created before the
+            # manifest names it and deleted only after a later edit moves past it.
+            raise CorruptionError(
+                "the manifest's current WAL is missing: the WAL was deleted, or the "
+                "manifest lost its later edits",
+                os.path.join(path, filenames.wal_name(versions.log_number)),
+            )
         for i, number in enumerate(logs):
             wal_path = os.path.join(path, filenames.wal_name(number))
             # Every WAL but the newest was fsync'd in full when the next one started,
-            # so only the newest may have a torn tail.
+            # so only the newest may have a torn tail; none has after a clean close.
             contents = read_wal(
-                fs, wal_path, fully_synced=i < len(logs) - 1, mode=opts.wal_recovery_mode
+                fs,
+                wal_path,
+                fully_synced=i < len(logs) - 1 or number in versions.sealed_wals,
+                mode=opts.wal_recovery_mode,
             )
             for seq, kind, key, value in iter_ops(contents):
                 recovered.add(seq, kind, key, value)
@@ -277,15 +349,16 @@ class DB:
                 "recovery",
             )
             edit.added = [(0, f) for f in outputs]
-        # The new WAL's number is recorded before the file exists: a crash in between
-        # leaves no WAL to replay, which is right, since its predecessors' data is now
-        # in the table just written.
+        # The new WAL exists, durably, before the manifest names it: so the WAL numbered
+        # `log_number` is always on disk, which is what lets the check below tell a
+        # manifest that lost edits (or a deleted WAL) from a crash. A crash before the
+        # edit leaves an empty WAL to replay, which is harmless.
         wal_number = versions.new_file_number()
+        self._wal = WalWriter(fs, os.path.join(path, filenames.wal_name(wal_number)), wal_number)
+        fs.sync_dir(path)
         edit.log_number = wal_number
         versions.log_and_apply(edit)
         self._pending_outputs.clear()
-        self._wal = WalWriter(fs, os.path.join(path, filenames.wal_name(wal_number)), wal_number)
-        fs.sync_dir(path)
         self._sv = make_super_version(Memtable(wal_number), (), versions.current)
         self._live_versions.add(versions.current)
         self._delete_obsolete_files()
@@ -561,53 +634,112 @@ class DB:
 
     def _make_room(self, force_switch: bool) -> None:
         """Called by the leader with the mutex held: switch to a new memtable when the
-        current one is full, waiting (stalling) while too much work is pending."""
+        current one is full, delaying or stopping (stalling) while compaction is behind.
+
+        Slowdown (L0 at `level0_slowdown_trigger` files, or pending compaction bytes at
+        the soft limit): this write waits 1 ms, once, which spreads the waiting over many
+        writes instead of one long stop. Stop (a memtable switch is needed but
+        `max_immutable_memtables` wait for flush, L0 is at `level0_stop_trigger`, or
+        pending bytes are at the hard limit): wait until background work makes room.
+        Neither is an error; both are counted in `stats()["stalls"]`. The waits end at
+        once if the store closes or background work fails (the check below raises).
+        """
         opts = self.options
+        c = self._counters
         delayed = False
-        stalled_since = 0.0
+        stopped_at = 0.0
         try:
             while True:
                 self._check_writable()
                 sv = self._sv
-                l0 = len(sv.version.levels[0])
-                if (
-                    not delayed
-                    and not force_switch
-                    and opts.background_compaction
-                    and l0 >= opts.level0_slowdown_trigger
-                ):
-                    # Delay each write by 1 ms (once) rather than stop: spreads the
-                    # waiting over many writes instead of a long stall for one.
+                switching = force_switch or sv.mem.approx_bytes >= opts.memtable_bytes
+                level, cause = self._pressure(sv, switching)
+                if level == 1 and not delayed and not force_switch:
                     delayed = True
-                    self._counters.stall_count += 1
+                    self._set_stall(1, cause, sv)
+                    c.stall_count += 1
+                    c.stall_slowdowns += 1
                     t0 = time.monotonic()
                     self._bg_cv.wait(0.001)
-                    self._counters.stall_seconds += time.monotonic() - t0
+                    c.stall_seconds += time.monotonic() - t0
                     continue
-                if not force_switch and sv.mem.approx_bytes < opts.memtable_bytes:
+                if not switching or (force_switch and sv.mem.entry_count == 0):
                     return
-                if force_switch and sv.mem.entry_count == 0:
-                    return
-                if len(sv.imms) >= opts.max_immutable_memtables or (
-                    opts.background_compaction and l0 >= opts.level0_stop_trigger
-                ):
-                    if not stalled_since:
-                        stalled_since = time.monotonic()
-                        self._counters.stall_count += 1
-                        if self._trace is not None:
-                            self._trace(
-                                "stall.begin", immutable_memtables=len(sv.imms), level0_files=l0
-                            )
+                if level == 2:
+                    self._set_stall(2, cause, sv)
+                    if not stopped_at:
+                        stopped_at = time.monotonic()
+                        c.stall_count += 1
+                        c.stall_stops += 1
                     self._bg_cv.notify_all()
                     self._bg_cv.wait(1.0)
                     continue
                 self._switch_memtable()
                 return
         finally:
-            if stalled_since:
-                self._counters.stall_seconds += time.monotonic() - stalled_since
-                if self._trace is not None:
-                    self._trace("stall.end", seconds=round(time.monotonic() - stalled_since, 6))
+            if stopped_at:
+                c.stall_seconds += time.monotonic() - stopped_at
+            if self._stall_condition:
+                self._relax_stall(self._sv)
+
+    def _pressure(self, sv: SuperVersion, switching: bool) -> tuple[int, str]:
+        """How hard writes must wait now: (0 none | 1 slowdown | 2 stop, cause). A stop
+        applies only to a write that needs a memtable switch (LevelDB's rule): until the
+        memtable is full, writes go on at most slowed down. Mutex held."""
+        opts = self.options
+        if switching and len(sv.imms) >= opts.max_immutable_memtables:
+            return 2, "immutable_memtables"
+        if not opts.background_compaction:
+            return 0, ""
+        l0 = len(sv.version.levels[0])
+        pending = self._pending_bytes
+        hard = opts.hard_pending_compaction_bytes
+        soft = opts.soft_pending_compaction_bytes
+        cause = ""
+        if l0 >= opts.level0_stop_trigger:
+            cause = "level0_files"
+        elif hard and pending >= hard:
+            cause = "pending_compaction_bytes"
+        if cause:
+            return (2 if switching else 1), cause
+        if l0 >= opts.level0_slowdown_trigger:
+            return 1, "level0_files"
+        if soft and pending >= soft:
+            return 1, "pending_compaction_bytes"
+        return 0, ""
+
+    def _set_stall(self, condition: int, cause: str, sv: SuperVersion) -> None:
+        """Record a change of the write-stall condition and emit its events (mutex held)."""
+        old = self._stall_condition
+        if condition == old:
+            return
+        now = time.monotonic()
+        tr = self._trace
+        if old and tr is not None:
+            tr(
+                "stall.end",
+                condition=_STALL_NAMES[old],
+                seconds=round(now - self._stall_since, 6),
+            )
+        self._stall_condition = condition
+        if condition:
+            self._stall_since = now
+            if tr is not None:
+                tr(
+                    "stall.begin",
+                    condition=_STALL_NAMES[condition],
+                    cause=cause,
+                    level0_files=len(sv.version.levels[0]),
+                    immutable_memtables=len(sv.imms),
+                    pending_compaction_bytes=self._pending_bytes,
+                )
+
+    def _relax_stall(self, sv: SuperVersion) -> None:
+        """Lower the stall condition if the pressure behind it has eased (mutex held)."""
+        switching = sv.mem.approx_bytes >= self.options.memtable_bytes
+        level, cause = self._pressure(sv, switching)
+        if level < self._stall_condition:
+            self._set_stall(level, cause, sv)
 
     def _switch_memtable(self) -> None:
         """The active memtable becomes immutable and a new WAL starts (mutex held)."""
@@ -648,8 +780,11 @@ class DB:
         skipped by key range or bloom filter when it cannot hold the key; a table that
         may hold it costs one (usually cached) block search.
 
+        >>> db.put(b"apple", b"red")
         >>> db.get(b"apple")
         b'red'
+        >>> db.get(b"pear", b"none")
+        b'none'
         """
         if type(key) is not bytes:
             key = check_key(key)
@@ -683,6 +818,20 @@ class DB:
     def _traced_get(self, key: bytes, seq: int, default: T | None) -> bytes | T | None:
         self._counters.gets += 1
         entry, report = read_path.walk(self._sv, key, seq, self._tables)
+        c = self._counters
+        # A traced get counts what it did like an untraced one, so stats() agrees.
+        for step in report["steps"]:
+            bloom = step.get("bloom")
+            if step["source"] == "memtable":
+                c.memtable_hits += step["result"] != "absent"
+            elif bloom == "skip":
+                c.bloom_skips += 1
+            elif "why" in step:
+                c.key_range_skips += 1
+            else:
+                c.tables_probed += 1
+                c.per_level_probes[step["level"]] += 1
+                c.bloom_false_positives += bloom == "false_positive"
         assert self._trace is not None
         self._trace("get", **report)
         if entry is not None and entry[2] == KIND_PUT:
@@ -781,7 +930,7 @@ class DB:
         sv = self._sv  # captured now: the iterator reads the store as of this moment
         sources, fragments = self._sources(sv, read_seq, start, end, reverse)
         self._counters.iterators += 1
-        return self._iterate(sources, fragments, read_seq, reverse, limit)
+        return self._iterate(sv, sources, fragments, read_seq, reverse, limit)
 
     def _sources(
         self,
@@ -806,24 +955,33 @@ class DB:
             chosen = version.overlapping(level, start, hi) if files else []
             if not chosen:
                 continue
-            readers = [self._tables.get(f.number) for f in chosen]
-            frags.extend(r.fragments for r in readers if r.fragments)
             if level == 0:
-                for f, r in zip(chosen, readers, strict=True):
+                for f in chosen:
+                    r = self._tables.get(f.number)
+                    if r.fragments:
+                        frags.append(r.fragments)
                     it = r.iter_entries(start, end, reverse)
                     sources.append(visible(it, read_seq) if f.largest_seq > read_seq else it)
             else:
-                ordered = list(zip(chosen, readers, strict=True))
+                # A deeper level's tables are opened lazily, as the scan reaches them: a
+                # scan that stops early (a queue's head, `limit=1`) must not pay per table
+                # of the range. Only tables holding range tombstones are opened up front,
+                # because their tombstones apply to keys of other tables too.
+                tables = self._tables
+                frags.extend(tables.get(f.number).fragments for f in chosen if f.range_deletes)
                 if reverse:
-                    ordered.reverse()
-                needs_filter = any(f.largest_seq > read_seq for f, _ in ordered)
-                parts = (r.iter_entries(start, end, reverse) for _, r in ordered)
-                it = concat(parts)
-                sources.append(visible(it, read_seq) if needs_filter else it)
+                    chosen = chosen[::-1]
+                parts = (
+                    visible(it, read_seq) if f.largest_seq > read_seq else it
+                    for f in chosen
+                    for it in (tables.get(f.number).iter_entries(start, end, reverse),)
+                )
+                sources.append(concat(parts))
         return sources, read_path.visible_fragments(frags, read_seq, start, end)
 
     def _iterate(
         self,
+        sv: SuperVersion,
         sources: list[Iterator[Any]],
         fragments: Fragments,
         read_seq: int,
@@ -831,26 +989,30 @@ class DB:
         limit: int | None,
     ) -> Iterator[tuple[bytes, bytes]]:
         # The user-facing iterator counts what it steps over and hands the tally to
-        # _count_scan when it ends or is closed.
+        # _count_scan when it ends or is closed. `sv` rides along in that callback on
+        # purpose: the iterator holds it for its whole life, and its Version keeps the
+        # tables it reads from being deleted (and their readers closed) by compaction.
+        finish = partial(self._count_scan, sv)
         if not fragments:
             # No range tombstones: merge and filter a run at a time, so the per-entry
             # work runs in C (iterators/merging.py, user_runs).
             first = FIRST_RUN if limit is None else max(1, min(limit, MAX_RUN))
             runs = user_runs(
-                merge_runs(sources, reverse, first), reverse, ScanTally(), limit, self._count_scan
+                merge_runs(sources, reverse, first), reverse, ScanTally(), limit, finish
             )
             return chain.from_iterable(runs)
         merged = merge(sources, reverse)
-        return user_entries(
-            merged, fragments, read_seq, reverse, ScanTally(), limit, self._count_scan
-        )
+        return user_entries(merged, fragments, read_seq, reverse, ScanTally(), limit, finish)
 
-    def _count_scan(self, tally: ScanTally) -> None:
+    def _count_scan(self, sv: SuperVersion, tally: ScanTally) -> None:
         c = self._counters
         c.iterator_entries += tally.returned
         c.tombstones_skipped += tally.tombstones
         c.range_deleted_skipped += tally.range_deleted
         c.shadowed_skipped += tally.shadowed
+        hint = self.options.scan_tombstone_hint
+        if hint and tally.tombstones + tally.range_deleted > hint:
+            self._scan_hint(tally)
 
     # --------------------------------------------------------------- snapshots
     def snapshot(self) -> Snapshot:
@@ -873,7 +1035,14 @@ class DB:
 
     # ------------------------------------------------------------- maintenance
     def flush(self) -> None:
-        """Turn the memtable into a level-0 SSTable now, and wait until it is written."""
+        """Turn the memtable into a level-0 SSTable now, and wait until it is written.
+
+        Cost: one memtable switch (a WAL fsync and a new WAL), then the background thread
+        writes one table and one manifest record. Durability: on return the data is in
+        an fsync'd table named by an fsync'd manifest. Raises ClosedError, DiskError.
+
+        >>> db.flush()
+        """
         self._check_writable()
         w = Writer(b"", (), False, 0)
         w.switch = True
@@ -886,15 +1055,26 @@ class DB:
                 raise self._bg_error
 
     def compact(self, start: bytes | None = None, end: bytes | None = None) -> None:
-        """Compact the tables overlapping [start, end] (everything by default) down to
-        the bottom level, dropping shadowed versions and every tombstone no open
-        snapshot needs. Flushes the memtable first. Blocks until done."""
+        """Compact exactly the tables overlapping [start, end] (everything by default)
+        down to the deepest level holding data in that range, dropping shadowed versions,
+        covered data and every tombstone no open snapshot needs.
+
+        Level by level from L0, the files overlapping the range (all of L0 if any L0 file
+        does) are merged into the next level; at the deepest level, files in the range
+        that still hold tombstones are rewritten in place. Background compactions wait
+        meanwhile (flushes do not). Flushes the memtable first and blocks until done.
+        Cost: reads and rewrites every overlapping table once per level it passes.
+        Raises ClosedError if the store closes meanwhile, DiskError on an I/O failure.
+
+        >>> db.compact()
+        >>> db.compact(b"a", b"m")
+        """
         if start is not None:
             start = check_key(start, "start")
         if end is not None:
             end = check_key(end, "end")
         self.flush()
-        request: dict[str, Any] = {"start": start, "end": end, "done": False, "error": None}
+        request = self._request(start, end, picker.MANUAL)
         with self._mutex:
             self._manual.append(request)
             self._bg_cv.notify_all()
@@ -905,9 +1085,36 @@ class DB:
         if request["error"] is not None:
             raise request["error"]
 
+    def wait_for_compaction(self, timeout: float | None = None) -> bool:
+        """Wait until background work has settled: no memtable waiting for flush, no
+        manual or hinted compaction queued, and no level over its target (nor a table
+        due for deletion-triggered compaction). Returns False if `timeout` seconds
+        passed first. Writes made meanwhile may start new work; this waits for it too.
+
+        Cost: the work itself; this only waits. Raises ClosedError, or the background
+        error that stopped the store (DiskError).
+
+        >>> db.wait_for_compaction(timeout=10.0)
+        True
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._mutex:
+            while True:
+                self._check_open()
+                if self._bg_error is not None:
+                    raise self._bg_error
+                if not self._bg_busy and self._idle_job() is None:
+                    return True
+                left = 0.5 if deadline is None else min(0.5, deadline - time.monotonic())
+                if left <= 0:
+                    return False
+                self._bg_cv.notify_all()
+                self._bg_cv.wait(left)
+
     # -------------------------------------------------------- background work
     def _background_loop(self) -> None:
         with self._mutex:
+            self._note_version(self._sv.version)
             while True:
                 job = None
                 while not self._shutting_down:
@@ -937,6 +1144,12 @@ class DB:
                     self._mutex.acquire()
                     self._set_bg_error(_disk_error(e, "background work"))
                     self._mutex.release()
+                except Exception as e:
+                    # A bug must not kill this thread silently: writers waiting for a
+                    # flush would hang forever. Stop, and say why, like a disk error.
+                    self._mutex.acquire()
+                    self._set_bg_error(Error(f"background work failed: {e!r}"))
+                    self._mutex.release()
                 finally:
                     self._mutex.acquire()
                     self._bg_busy = False
@@ -957,21 +1170,93 @@ class DB:
                 request["done"] = True
                 request["error"] = self._bg_error
             self._manual.clear()
+            self._hint_running = False
             self._bg_cv.notify_all()
 
-    def _next_job(self) -> Any:
-        """The next piece of background work, or None (mutex held)."""
+    def _request(self, start: bytes | None, end: bytes | None, reason: str) -> dict[str, Any]:
+        return {"start": start, "end": end, "reason": reason, "done": False, "error": None}
+
+    def _next_job(self) -> Callable[[], None] | None:
+        """The next piece of background work, or None (mutex held).
+
+        Order: flushes first (a full memtable blocks writers soonest), then manual and
+        hinted compactions one step at a time (automatic compactions wait, so the
+        steps see the levels they planned for), then the most urgent size-triggered
+        compaction, then a scan hint, then deletion-triggered compaction.
+        """
+        opts = self.options
         sv = self._sv
         if sv.imms:
-            return self._flush_oldest
-        if self._manual:
-            request = self._manual.popleft()
-            return lambda: self._run_manual(request)
-        if self.options.background_compaction:
-            c = picker.pick(self._versions.current, self.options, self._versions.compact_pointers)
+            # At L0's stop trigger, compact before flushing more: L0 then never holds
+            # more than `level0_stop_trigger` files (writers wait meanwhile). Not during
+            # a manual compaction, whose later steps assume only flushes run between.
+            if (
+                not opts.background_compaction
+                or self._manual
+                or len(sv.version.levels[0]) < opts.level0_stop_trigger
+            ):
+                return self._flush_oldest
+            c = self._pick()
+            if c is None:
+                return self._flush_oldest
+            return partial(self._run_compaction, c)
+        while self._manual:
+            request = self._manual[0]
+            plan = request.get("plan")
+            if plan is None:
+                plan = request["plan"] = self._manual_plan(
+                    request["start"], request["end"], request["reason"]
+                )
+            step = next(plan, None)
+            if step is not None:
+                return partial(self._run_compaction, step)
+            self._manual.popleft()
+            request["done"] = True
+            if request["reason"] == picker.SCAN_HINT:
+                self._hint_running = False
+                self._hint_version = self._versions.current
+            self._bg_cv.notify_all()
+        if not opts.background_compaction:
+            return None
+        c = self._pick()
+        if (c is None or c.reason == picker.DELETION_DENSITY) and self._hint is not None:
+            lo, hi = self._hint
+            self._hint = None
+            self._hint_running = True
+            self._manual.append(self._request(lo, hi, picker.SCAN_HINT))
+            return self._next_job()
+        return None if c is None else partial(self._run_compaction, c)
+
+    def _idle_job(self) -> object | None:
+        """Something background work still has to do, or None (mutex held, no side effects)."""
+        if self._sv.imms or self._manual or self._hint is not None:
+            return True
+        return self._pick() if self.options.background_compaction else None
+
+    def _pick(self) -> picker.Compaction | None:
+        return picker.pick(
+            self._versions.current,
+            self.options,
+            self._versions.compact_pointers,
+            self._dtc_exhausted,
+            min(self._snapshots) if self._snapshots else None,
+        )
+
+    def _manual_plan(
+        self, lo: bytes | None, hi: bytes | None, reason: str
+    ) -> Iterator[picker.Compaction]:
+        """The steps of a manual (or hinted) compaction, each planned against the version
+        current when it is asked for (run under the mutex by `_next_job`)."""
+        steps = picker.manual_steps(self._versions.current, lo, hi)
+        for level in steps:
+            c = picker.manual_compaction(self._versions.current, level, lo, hi, reason)
             if c is not None:
-                return lambda: self._run_compaction(c)
-        return None
+                yield c
+        # Only this plan changes levels >= 1 until it ends, so the list stays valid.
+        bottom = (steps[-1] + 1) if steps else 1
+        for c in picker.bottom_rewrites(self._versions.current, bottom, lo, hi):
+            c.reason = picker.MANUAL_BOTTOM if reason == picker.MANUAL else reason
+            yield c
 
     def _flush_oldest(self) -> None:
         """Write the oldest immutable memtable to a level-0 table (mutex released)."""
@@ -979,13 +1264,17 @@ class DB:
             sv = self._sv
             imm = sv.imms[-1]
             next_log = sv.imms[-2].log_number if len(sv.imms) > 1 else sv.mem.log_number
+            self._jobs += 1
+            job = self._jobs
         snapshots = self._snapshot_list()
         tr = self._trace
         t0 = time.monotonic()
         if tr is not None:
             tr(
                 "flush.begin",
+                job=job,
                 entries=imm.entry_count,
+                range_tombstones=len(imm.range_tombstones),
                 bytes=imm.approx_bytes,
                 wal=filenames.wal_name(imm.log_number),
             )
@@ -1005,10 +1294,12 @@ class DB:
             self._versions.log_and_apply(edit)
         finally:
             self._pending_outputs.difference_update(f.number for f in outputs)
+        seconds = time.monotonic() - t0
         c = self._counters
         c.flushes += 1
         c.flush_bytes_written += written
         c.per_level_bytes_written[0] += written
+        c.flush_seconds += seconds
         with self._mutex:
             sv = self._sv
             imms = tuple(m for m in sv.imms if m is not imm)
@@ -1016,40 +1307,62 @@ class DB:
         if tr is not None:
             tr(
                 "flush.end",
+                job=job,
+                level=0,
                 files=[filenames.table_name(f.number) for f in outputs],
+                outputs=[_file_info(0, f) for f in outputs],
                 bytes=written,
                 dropped_versions=tally.shadowed_dropped,
-                seconds=round(time.monotonic() - t0, 6),
+                seconds=round(seconds, 6),
             )
         self._delete_obsolete_files()
 
     def _install(self, sv: SuperVersion) -> None:
+        """Make `sv` current (mutex held) and update what depends on its Version."""
+        if sv.version is not self._sv.version:
+            self._note_version(sv.version)
         self._sv = sv
         self._live_versions.add(sv.version)
+        if self._stall_condition:
+            self._relax_stall(sv)
+
+    def _note_version(self, version: Version) -> None:
+        """Recompute the write-pressure figures of a new Version (mutex held). O(files)."""
+        opts = self.options
+        self._pending_bytes = picker.pending_compaction_bytes(version, opts)
+        if opts.background_compaction:
+            soft = opts.soft_pending_compaction_bytes
+            # 0 sends every write through `_make_room`, where the delay is applied.
+            over = bool(soft) and self._pending_bytes >= soft
+            self._l0_slowdown = 0 if over else opts.level0_slowdown_trigger
 
     def _run_compaction(self, c: picker.Compaction) -> None:
+        """Run one compaction and install its result (mutex released)."""
         snapshots = self._snapshot_list()
         version = self._versions.current
+        with self._mutex:
+            self._jobs += 1
+            job = self._jobs
         tr = self._trace
         if tr is not None:
             tr(
                 "compaction.begin",
+                job=job,
                 reason=c.reason,
                 level=c.level,
                 output_level=c.output_level,
-                inputs=[
-                    {
-                        "level": lvl,
-                        "file": filenames.table_name(f.number),
-                        "size": f.size,
-                        "entries": f.entries,
-                        "tombstones": f.point_deletes + f.range_deletes,
-                    }
-                    for lvl, f in c.all_inputs
-                ],
+                trivial_move=c.trivial_move,
+                inputs=[_file_info(lvl, f) for lvl, f in c.all_inputs],
+                grandparent_files=len(c.grandparents),
+                snapshots=len(snapshots),
             )
         edit, result = run_compaction(
-            c, version, snapshots, self._job_context(), self.options.target_file_bytes
+            c,
+            version,
+            snapshots,
+            self._job_context(),
+            self.options.target_file_bytes,
+            picker.max_grandparent_overlap_bytes(self.options),
         )
         try:
             self._versions.log_and_apply(edit)
@@ -1057,58 +1370,108 @@ class DB:
             self._pending_outputs.difference_update(f.number for f in result.outputs)
         counters = self._counters
         counters.compactions += 1
-        counters.compaction_bytes_read += result.bytes_read
-        counters.compaction_bytes_written += result.bytes_written
+        by_reason = counters.compactions_by_reason
+        by_reason[c.reason] = by_reason.get(c.reason, 0) + 1
+        if c.trivial_move:
+            counters.trivial_moves += 1
+        else:
+            counters.compaction_bytes_read += result.bytes_read
+            counters.compaction_bytes_written += result.bytes_written
+            for level, f in c.all_inputs:
+                counters.per_level_bytes_read[level] += f.size
+            counters.per_level_bytes_written[c.output_level] += result.bytes_written
         counters.compaction_seconds += result.seconds
-        for level, f in c.all_inputs:
-            counters.per_level_bytes_read[level] += f.size
-        counters.per_level_bytes_written[c.output_level] += result.bytes_written
         with self._mutex:
+            if c.reason == picker.DELETION_DENSITY:
+                self._note_dtc_outputs(c, version, snapshots, result.outputs)
             sv = self._sv
             self._install(make_super_version(sv.mem, sv.imms, self._versions.current))
         if tr is not None:
+            tally = result.tally
             tr(
                 "compaction.end",
+                job=job,
                 reason=c.reason,
+                level=c.level,
                 output_level=c.output_level,
-                outputs=[
-                    {
-                        "file": filenames.table_name(f.number),
-                        "size": f.size,
-                        "entries": f.entries,
-                        "tombstones": f.point_deletes + f.range_deletes,
-                    }
-                    for f in result.outputs
-                ],
+                trivial_move=c.trivial_move,
+                inputs=[_file_info(lvl, f) for lvl, f in c.all_inputs],
+                outputs=[_file_info(c.output_level, f) for f in result.outputs],
                 bytes_read=result.bytes_read,
                 bytes_written=result.bytes_written,
-                tombstones_dropped=result.tally.tombstones_dropped,
-                range_tombstones_dropped=result.tally.range_tombstones_dropped,
-                shadowed_dropped=result.tally.shadowed_dropped,
-                range_covered_dropped=result.tally.range_covered_dropped,
+                tombstones_dropped=tally.tombstones_dropped,
+                range_tombstones_dropped=tally.range_tombstones_dropped,
+                shadowed_dropped=tally.shadowed_dropped,
+                range_covered_dropped=tally.range_covered_dropped,
                 seconds=round(result.seconds, 6),
             )
+        # Drop this frame's references to the old version, or the sweep below would see
+        # it alive and keep the compaction's input files on disk until the next sweep.
+        del sv, version
         self._delete_obsolete_files()
 
-    def _run_manual(self, request: dict[str, Any]) -> None:
-        lo, hi = request["start"], request["end"]
-        try:
-            steps = picker.manual_steps(self._versions.current, lo, hi)
-            for level in steps:
-                c = picker.manual_compaction(self._versions.current, level, lo, hi)
-                if c is not None:
-                    self._run_compaction(c)
-            bottom = (steps[-1] + 1) if steps else 1
-            for c in picker.bottom_rewrites(self._versions.current, bottom, lo, hi):
-                self._run_compaction(c)
-        except BaseException as e:
-            with self._mutex:
-                request["done"] = True
-                request["error"] = e
-                self._bg_cv.notify_all()
-            raise
+    def _note_dtc_outputs(
+        self,
+        c: picker.Compaction,
+        version: Version,
+        snapshots: list[int],
+        outputs: list[FileMeta],
+    ) -> None:
+        """Remember bottom-level DTC outputs that are still dense (mutex held).
+
+        Their tombstones stayed for an open snapshot (nothing lies beneath them), so
+        rewriting them again is useless until that snapshot goes; without this note the
+        picker would rewrite them forever.
+        """
+        lo, hi = c.key_range()
+        if not version.bottommost_for(c.output_level, lo, hi):
+            return  # tombstones left above other data: a further push down makes progress
+        horizon = snapshots[0] if snapshots else picker.NO_SNAPSHOT
+        for f in outputs:
+            if picker.is_dense(f, self.options):
+                self._dtc_exhausted[f.number] = horizon
+        live = self._versions.current.file_numbers()
+        for number in [n for n in self._dtc_exhausted if n not in live]:
+            del self._dtc_exhausted[number]
+
+    def _scan_hint(self, tally: ScanTally) -> None:
+        """A scan stepped over more deleted entries than `scan_tombstone_hint`: queue a
+        compaction of the key range it stepped over (once per change of the tables, so
+        tombstones still in the memtable, which no compaction can remove, cause no loop).
+        Called by the iterator when it closes; costs one lock round trip."""
+        lo, hi = tally.first_deleted, tally.last_deleted
+        if lo is None or hi is None:
+            return
+        if lo > hi:
+            lo, hi = hi, lo  # a reverse scan
         with self._mutex:
-            request["done"] = True
+            if self._closed or self._read_only or not self.options.background_compaction:
+                return
+            self._counters.scan_hints += 1
+            version = self._versions.current
+            accepted = (
+                version is not self._hint_version
+                and not self._hint_running
+                and any(
+                    f.point_deletes or f.range_deletes
+                    for level in range(version.num_levels)
+                    for f in version.overlapping(level, lo, hi)
+                )
+            )
+            if self._trace is not None:
+                self._trace(
+                    "compaction.hint",
+                    start=lo.hex(),
+                    end=hi.hex(),
+                    tombstones=tally.tombstones,
+                    range_deleted=tally.range_deleted,
+                    accepted=accepted,
+                )
+            if not accepted:
+                return
+            if self._hint is not None:
+                lo, hi = min(lo, self._hint[0]), max(hi, self._hint[1])
+            self._hint = (lo, hi)
             self._bg_cv.notify_all()
 
     def _delete_obsolete_files(self) -> None:
@@ -1145,7 +1508,117 @@ class DB:
             if kind == "sst":
                 self._tables.evict(number)
             if self._trace is not None:
-                self._trace("file.deleted", file=name)
+                self._trace("file.deleted", file=name, kind=kind)
+
+    # ----------------------------------------------------------- introspection
+    # (introspect/ is imported on first use: the engine's hot paths never need it)
+    def explain_get(self, key: bytes) -> dict[str, Any]:
+        """What one get of `key` does, step by step, as plain data: the memtables and
+        tables consulted newest to oldest, each key-range and bloom verdict (skip / pass /
+        false_positive), the block read or found in cache, range tombstones met, the
+        record that answered, and the call's read amplification (tables searched).
+        Schema: docs/format/trace.md. It is not counted as a get in stats() (the
+        blocks it reads are counted).
+
+        Cost: the same as a get, plus a small dict per layer.
+
+        >>> db.put(b"apple", b"red")
+        >>> db.explain_get(b"apple")["found"]
+        True
+        """
+        from .introspect import explain
+
+        key = check_key(key)
+        self._check_open()
+        return explain.explain_get(self._sv, self._tables, key, self._visible_seq)
+
+    def explain_scan(
+        self,
+        start: bytes | None = None,
+        end: bytes | None = None,
+        *,
+        prefix: bytes | None = None,
+        reverse: bool = False,
+        limit: int | None = None,
+    ) -> dict[str, Any]:
+        """Run the scan `scan(start, end, prefix=, reverse=, limit=)` and report what it did:
+        its sources, entries read from each, tombstones, range-deleted and shadowed
+        versions stepped over, blocks read, and keys returned (listed up to 100).
+        Schema: docs/format/trace.md.
+
+        Cost: the same as the scan run to its end (or its limit).
+        """
+        from .introspect import explain
+
+        if start is not None:
+            start = check_key(start, "start")
+        if end is not None:
+            end = check_key(end, "end")
+        if prefix is not None:
+            prefix = check_key(prefix, "prefix")
+            p_end = prefix_end(prefix)
+            start = prefix if start is None or start < prefix else start
+            end = p_end if end is None or (p_end is not None and p_end < end) else end
+        if limit is not None and (not isinstance(limit, int) or limit < 0):
+            raise ValueError(f"limit must be a non-negative int, got {limit!r}")
+        self._check_open()
+        report = explain.explain_scan(
+            self._sv,
+            self._tables,
+            self._counters,
+            self._visible_seq,
+            start,
+            end,
+            reverse,
+            limit,
+            self.options.scan_tombstone_hint,
+        )
+        report["prefix"] = None if prefix is None else prefix.hex()
+        return report
+
+    def where(self, key: bytes) -> list[dict[str, Any]]:
+        """Every version of `key` physically present, newest first: WAL records,
+        memtable entries, SSTable entries and covering range tombstones, each with its
+        source, level, file, seq, kind, value (hex) and `status` ("answer": what a get
+        returns or the tombstone that makes it return None; "shadowed"; "log": a WAL
+        copy). Schema: docs/format/trace.md.
+
+        Cost: reads the live WAL files in full, plus a lookup in every table whose key
+        range holds the key. Leaves the block cache and the counters of stats() as
+        they were.
+
+        >>> db.put(b"apple", b"red")
+        >>> [r["status"] for r in db.where(b"apple")]
+        ['answer', 'log']
+        """
+        from .introspect import where as where_mod
+
+        key = check_key(key)
+        self._check_open()
+        return where_mod.where(
+            self._sv,
+            self._fs,
+            self.path,
+            self._versions.log_number,
+            key,
+            self._visible_seq,
+        )
+
+    def tombstone_map(self, buckets: int = 32, threshold: int | None = None) -> dict[str, Any]:
+        """Tombstone density by key range and layer, and the key ranges where a scan
+        would step over more than `threshold` tombstones (default: the option
+        `scan_tombstone_hint`, 1,000), with the remedy. Schema: docs/format/trace.md.
+
+        Cost: reads every entry of every live table once (O(entries) time and memory),
+        outside the block cache.
+        """
+        from .introspect import tombstones
+
+        self._check_open()
+        limit = self.options.scan_tombstone_hint if threshold is None else threshold
+        return tombstones.tombstone_map(
+            self._sv, self._fs, self.path, buckets=buckets, threshold=limit
+        )
 
     # ------------------------------------------------------------------- stats
     def stats(self) -> dict[str, Any]:
@@ -1154,6 +1627,7 @@ class DB:
         sv = self._sv
         version = sv.version
         c = self._counters.snapshot()
+        scores = picker.level_scores(version, self.options)
         levels = []
         for level, files in enumerate(version.levels):
             levels.append(
@@ -1167,6 +1641,18 @@ class DB:
                     "smallest_key": min((f.smallest for f in files), default=b"").hex(),
                     "largest_key": max((f.largest for f in files), default=b"").hex(),
                     "target_bytes": self.options.level_target_bytes(level) if level else None,
+                    # Compaction accounting (docs/compaction.md): bytes this level gave to
+                    # compactions, bytes flushes/compactions wrote into it, its score
+                    # (>= 1 means due), and its read amplification: tables a get probed
+                    # here per get, and the sorted runs a get may have to look at.
+                    "bytes_read": c["per_level_bytes_read"][level],  # type: ignore[index]
+                    "bytes_written": c["per_level_bytes_written"][level],  # type: ignore[index]
+                    "score": round(scores[level], 4),
+                    "probes_per_get": round(
+                        c["per_level_probes"][level] / max(int(c["gets"]), 1),  # type: ignore[index, call-overload]
+                        4,
+                    ),
+                    "sorted_runs": len(files) if level == 0 else int(bool(files)),
                 }
             )
         gets = int(c["gets"])  # type: ignore[call-overload]
@@ -1202,8 +1688,50 @@ class DB:
             if gets
             else 0.0,
             "write_amplification": (disk_written / user_bytes) if user_bytes else 0.0,
+            "compaction": self._compaction_stats(version, c, user_bytes),
+            "stalls": {
+                "count": c["stall_count"],
+                "slowdowns": c["stall_slowdowns"],
+                "stops": c["stall_stops"],
+                "seconds": round(float(c["stall_seconds"]), 6),  # type: ignore[arg-type]
+                "condition": _STALL_NAMES[self._stall_condition],
+                "pending_compaction_bytes": self._pending_bytes,
+            },
             "background_error": None if self._bg_error is None else str(self._bg_error),
             "write_error": None if self._write_error is None else str(self._write_error),
+        }
+
+    def _compaction_stats(
+        self, version: Version, c: dict[str, object], user_bytes: int
+    ) -> dict[str, Any]:
+        """The compaction accounting of `stats()` (docs/compaction.md, "Accounting")."""
+        sst_bytes = sum(f.size for _, f in version.files())
+        live = estimate_live_bytes(version)
+        flushed = int(c["flush_bytes_written"])  # type: ignore[call-overload]
+        compacted = int(c["compaction_bytes_written"])  # type: ignore[call-overload]
+        return {
+            "count": c["compactions"],
+            "by_reason": dict(c["compactions_by_reason"]),  # type: ignore[call-overload]
+            "trivial_moves": c["trivial_moves"],
+            "seconds": round(float(c["compaction_seconds"]), 6),  # type: ignore[arg-type]
+            "flush_seconds": round(float(c["flush_seconds"]), 6),  # type: ignore[arg-type]
+            "bytes_read": c["compaction_bytes_read"],
+            "bytes_written": compacted,
+            "flush_bytes_written": flushed,
+            # Table bytes written per byte the user handed in (the WAL left out), and per
+            # byte flushed (compaction's own multiplier).
+            "table_write_amplification": round((flushed + compacted) / user_bytes, 4)
+            if user_bytes
+            else 0.0,
+            "compaction_write_amplification": round((flushed + compacted) / flushed, 4)
+            if flushed
+            else 0.0,
+            "sst_bytes": sst_bytes,
+            "live_bytes_estimate": live,
+            "space_amplification": round(sst_bytes / live, 4) if live else 0.0,
+            "pending_bytes": self._pending_bytes,
+            "scan_hints": c["scan_hints"],
+            "dtc_exhausted_files": len(self._dtc_exhausted),
         }
 
     # ----------------------------------------------------------------- closing
@@ -1213,6 +1741,7 @@ class DB:
             if self._closed:
                 return
             self._closed = True
+            self._bg_cv.notify_all()  # a writer stalled in _make_room sees the close now
             while self._queue:
                 self._write_cv.wait(0.1)
             self._shutting_down = True
@@ -1222,10 +1751,45 @@ class DB:
             self._bg_thread = None
         if self._wal is not None and self._write_error is None:
             try:
-                self._wal.sync()  # a clean close makes sync=False writes durable too
-            except OSError:
-                pass
+                # A clean close makes sync=False writes durable too, and the seal makes
+                # damage to any record of this WAL, the last included, read as corruption.
+                self._wal.seal()
+                if self._bg_error is None:
+                    self._record_sealed_wals()
+            except (OSError, Error):
+                pass  # the seals are a stronger check for the next open, not a need
         self._release_resources()
+
+    def _record_sealed_wals(self) -> None:
+        """Tell the manifest the exact size of every live WAL (close, after the seal), so
+        the next open treats a WAL cut short, extended or deleted as corruption."""
+        wal = self._wal
+        assert wal is not None
+        sealed = [(wal.number, wal.offset)]
+        for mem in self._sv.imms:  # fsync'd in full when their memtable was switched out
+            name = os.path.join(self.path, filenames.wal_name(mem.log_number))
+            if self._fs.exists(name):
+                sealed.append((mem.log_number, self._fs.size(name)))
+        self._versions.log_and_apply(VersionEdit(sealed_wals=sorted(sealed)))
+
+    def _lost_power(self) -> None:
+        """FaultFS cut the power: this DB object is dead, as its process would be.
+
+        Its file handles already fail with EIO and its lock is released; from now on
+        every call raises `ClosedError`, and the background thread stops.
+        """
+        self._closed = True
+        self._lock = None
+
+        def wake() -> None:
+            with self._mutex:
+                self._shutting_down = True
+                self._bg_cv.notify_all()
+                self._write_cv.notify_all()
+
+        # From a helper thread: the caller may be an engine thread holding the mutex
+        # (a test cutting power from inside a trace hook).
+        threading.Thread(target=wake, name="lsmkv-power-loss", daemon=True).start()
 
     def _release_resources(self) -> None:
         if self._wal is not None:

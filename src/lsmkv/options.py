@@ -59,6 +59,12 @@ class Options:
     level0_stop_trigger: int = 12  # L0 files that stop writes until compaction catches up
     level1_bytes: int = 64 * MiB  # RocksDB's max_bytes_for_level_base
     level_size_multiplier: int = 10
+    # Estimated bytes compaction still owes (picker.pending_compaction_bytes) at which
+    # writes are delayed, and at which memtable switches stop until compaction catches
+    # up. RocksDB uses 64 GiB / 256 GiB for C++ compaction speed; ours compacts tens of
+    # MB/s, so the limits are scaled to a few tens of seconds of work. 0 disables.
+    soft_pending_compaction_bytes: int = 512 * MiB
+    hard_pending_compaction_bytes: int = 2048 * MiB
 
     # --- Tombstones (deletion-triggered compaction, docs/compaction.md) ---
     # A table with at least `deletion_trigger` point tombstones in some run of
@@ -84,6 +90,7 @@ class Options:
             "level1_bytes",
             "max_immutable_memtables",
             "level0_compaction_trigger",
+            "deletion_window_entries",
         )
         for name in positive:
             value = getattr(self, name)
@@ -104,6 +111,17 @@ class Options:
                 "options must satisfy level0_compaction_trigger <= "
                 "level0_slowdown_trigger <= level0_stop_trigger"
             )
+        for name in (
+            "soft_pending_compaction_bytes",
+            "hard_pending_compaction_bytes",
+            "deletion_trigger",
+            "scan_tombstone_hint",
+        ):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"option {name} must be an int >= 0, got {value!r}")
+        if self.deletion_trigger and self.deletion_window_entries < self.deletion_trigger:
+            raise ValueError("option deletion_window_entries must be >= deletion_trigger")
         if self.wal_recovery_mode not in WAL_RECOVERY_MODES:
             raise ValueError(
                 f"option wal_recovery_mode must be one of {WAL_RECOVERY_MODES}, "

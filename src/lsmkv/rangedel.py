@@ -12,7 +12,7 @@ cover it, newest first. A lookup is then one binary search.
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator
 
 RangeTombstone = tuple[bytes, bytes, int]  # (start, end, seq)
@@ -72,6 +72,19 @@ class Fragments:
         for start, end, seqs in zip(self.starts, self.ends, self.seqs, strict=True):
             for seq in seqs:
                 yield start, end, seq
+
+    def overlapping(self, lo: bytes | None, hi: bytes | None) -> Iterator[RangeTombstone]:
+        """`tombstones()` restricted to the fragments that overlap [lo, hi) (None: no
+        bound). Cost: two bisects plus O(1) per fragment returned, not per fragment held:
+        a scan above a long run of old range tombstones (a queue's consumed head) pays
+        nothing for them."""
+        starts, ends, seqs = self.starts, self.ends, self.seqs
+        # Fragments do not overlap, so their ends are sorted as their starts are.
+        first = 0 if lo is None else bisect_right(ends, lo)
+        last = len(starts) if hi is None else bisect_left(starts, hi)
+        for i in range(first, last):
+            for seq in seqs[i]:
+                yield starts[i], ends[i], seq
 
     def visible(self, read_seq: int) -> Fragments:
         """The fragments as seen by a reader at `read_seq`."""

@@ -11,21 +11,58 @@ key apart except by the newest, so:
 2. A version covered by a range tombstone with a higher seq in the same stripe is
    invisible to every reader that could see it: drop it.
 3. A point tombstone may be dropped only when the output is the bottom-most level for
-   its key (nothing older can hide beneath it in a deeper level) *and* it sits in the
-   oldest stripe (every open snapshot already sees the delete). Dropping it earlier
-   would resurrect the older value it hides.
-4. A range tombstone is dropped under the same two conditions; otherwise it is carried
-   into the outputs whose key range it overlaps.
+   its key (no deeper level has a file whose range holds the key, so nothing older can
+   hide beneath it) *and* it sits in the oldest stripe (every open snapshot already
+   sees the delete). Dropping it earlier would resurrect the older value it hides.
+   "Bottom-most" is decided key by key (`Beneath`), as RocksDB does, not for the
+   compaction's whole range: a tombstone above a gap in the deeper levels can go.
+4. A range tombstone is dropped under the same two conditions (no deeper file overlaps
+   its span); otherwise it is carried into the outputs whose key range it overlaps.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from ..core.keys import KIND_DELETE, Entry
+from ..manifest.version import Version
 from ..rangedel import Fragments, RangeTombstone
+
+# Is the output the bottom-most level for this user key (True) or may a deeper level
+# hold an older version of it (False)? A plain bool answers for every key.
+Bottommost = bool | Callable[[bytes], bool]
+
+
+class Beneath:
+    """Key-by-key bottom-most test for a compaction writing to `output_level`.
+
+    `is_bottommost(key)` must be called with ascending keys (as a merge yields them):
+    it keeps one cursor per deeper level, so a whole compaction costs O(keys + files).
+    """
+
+    __slots__ = ("_levels", "_pos")
+
+    def __init__(self, version: Version, output_level: int) -> None:
+        self._levels = [
+            version.levels[d]
+            for d in range(output_level + 1, version.num_levels)
+            if version.levels[d]
+        ]
+        self._pos = [0] * len(self._levels)
+
+    def is_bottommost(self, key: bytes) -> bool:
+        pos = self._pos
+        for i, files in enumerate(self._levels):
+            p = pos[i]
+            n = len(files)
+            while p < n and files[p].largest < key:
+                p += 1
+            pos[i] = p
+            if p < n and files[p].smallest <= key:
+                return False
+        return True
 
 
 @dataclass
@@ -40,13 +77,21 @@ def retain(
     merged: Iterator[Entry],
     snapshots: list[int],
     fragments: Fragments,
-    bottommost: bool,
+    bottommost: Bottommost,
     tally: RetentionTally,
 ) -> Iterator[Entry]:
     """The entries of `merged` (internal order, all versions) that must be kept.
 
-    `snapshots`: sequence numbers of open snapshots, ascending.
+    `snapshots`: sequence numbers of open snapshots, ascending. `bottommost`: a bool for
+    every key (a flush passes False), or a per-key test such as `Beneath.is_bottommost`.
+    Cost: O(1) per entry, plus a bisect when snapshots or range tombstones exist.
     """
+    if isinstance(bottommost, bool):
+        everywhere = bottommost
+
+        def bottommost(_key: bytes) -> bool:
+            return everywhere
+
     nsnap = len(snapshots)
     oldest = snapshots[0] if snapshots else None
     last_key: bytes | None = None
@@ -66,20 +111,26 @@ def retain(
                 if any(t > seq and (ceiling is None or t <= ceiling) for t in fragments.seqs[span]):
                     tally.range_covered_dropped += 1  # rule 2
                     continue
-        if kind == KIND_DELETE and bottommost and (oldest is None or seq <= oldest):
+        if kind == KIND_DELETE and (oldest is None or seq <= oldest) and bottommost(key):
             tally.tombstones_dropped += 1  # rule 3
             continue
         yield entry
 
 
 def retained_range_tombstones(
-    fragments: Fragments, snapshots: list[int], bottommost: bool, tally: RetentionTally
+    fragments: Fragments,
+    snapshots: list[int],
+    bottommost: bool | Callable[[bytes, bytes], bool],
+    tally: RetentionTally,
 ) -> list[RangeTombstone]:
-    """Rule 4: the range tombstones to carry into the outputs."""
+    """Rule 4: the range tombstones to carry into the outputs. `bottommost` is a bool or
+    a test of one span [start, end) (e.g. `Version.bottommost_for` of the output level)."""
     oldest = snapshots[0] if snapshots else None
     kept = []
     for start, end, seq in fragments.tombstones():
-        if bottommost and (oldest is None or seq <= oldest):
+        if (oldest is None or seq <= oldest) and (
+            bottommost if isinstance(bottommost, bool) else bottommost(start, end)
+        ):
             tally.range_tombstones_dropped += 1
             continue
         kept.append((start, end, seq))

@@ -38,12 +38,18 @@ class Counters:
     # Background work
     flushes: int = 0
     flush_bytes_written: int = 0
+    flush_seconds: float = 0.0
     compactions: int = 0
     compaction_bytes_read: int = 0
     compaction_bytes_written: int = 0
     compaction_seconds: float = 0.0
-    stall_count: int = 0
-    stall_seconds: float = 0.0
+    trivial_moves: int = 0  # files moved down a level without a rewrite
+    compactions_by_reason: dict[str, int] = field(default_factory=dict)
+    scan_hints: int = 0  # scans that reported a tombstone-heavy key range
+    stall_count: int = 0  # writes delayed or stopped (slowdown + stop)
+    stall_seconds: float = 0.0  # time writers spent delayed or stopped
+    stall_slowdowns: int = 0  # writes delayed by the 1 ms slowdown
+    stall_stops: int = 0  # times writers stopped until compaction or flush caught up
     per_level_bytes_read: list[int] = field(default_factory=lambda: [0] * 7)
     per_level_bytes_written: list[int] = field(default_factory=lambda: [0] * 7)
     per_level_probes: list[int] = field(default_factory=lambda: [0] * 7)

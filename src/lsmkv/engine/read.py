@@ -260,7 +260,11 @@ def visible_fragments(
     for frags in fragments:
         if not frags:
             continue
-        for start, end, seq in frags.tombstones():
-            if seq <= read_seq and (hi is None or start < hi) and (lo is None or end > lo):
+        # Only the fragments overlapping [lo, hi), found by bisection: the cost must not
+        # grow with the range tombstones a bounded scan never reaches (docs/queue.md).
+        for start, end, seq in frags.overlapping(lo, hi):
+            if seq <= read_seq:
                 tombs.append((start, end, seq))
-    return Fragments(tombs) if tombs else EMPTY
+    if not tombs:
+        return EMPTY
+    return Fragments(tombs)

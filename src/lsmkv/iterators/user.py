@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from itertools import chain
 from operator import eq, itemgetter
 
 from ..core.keys import KIND_DELETE, Entry
@@ -25,6 +26,15 @@ class ScanTally:
     tombstones: int = 0
     range_deleted: int = 0
     shadowed: int = 0
+    # The first and last keys stepped over as deleted (point or range), in scan order:
+    # the key range a scan reports as a compaction hint (docs/compaction.md).
+    first_deleted: bytes | None = None
+    last_deleted: bytes | None = None
+
+    def note_deleted(self, key: bytes) -> None:
+        if self.first_deleted is None:
+            self.first_deleted = key
+        self.last_deleted = key
 
 
 def user_entries(
@@ -48,6 +58,9 @@ def user_entries(
     """
     covering = fragments.covering_seq if fragments else None
     returned = tombstones = range_deleted = shadowed = 0
+    # The scan-order range of deleted keys stepped over (ScanTally.first/last_deleted).
+    first_deleted: bytes | None = None
+    last_deleted: bytes | None = None
     try:
         if limit is not None and limit <= 0:
             return
@@ -61,51 +74,63 @@ def user_entries(
                 previous = key
                 if covering is not None and covering(key, read_seq) > -neg_seq:
                     range_deleted += 1
-                    continue
-                if kind == KIND_DELETE:
+                elif kind == KIND_DELETE:
                     tombstones += 1
+                else:
+                    returned += 1
+                    yield key, value
+                    if returned == limit:
+                        return
                     continue
-                returned += 1
-                yield key, value
-                if returned == limit:
-                    return
+                if first_deleted is None:
+                    first_deleted = key
+                last_deleted = key
             return
         # Reverse: entries of one key arrive oldest first; the last one decides.
         pending: Entry | None = None
-        pending_key = None
-        for entry in merged:
-            if entry[0] != pending_key:
-                if pending is not None:
-                    _key, neg_seq, kind, value = pending
-                    if covering is not None and covering(_key, read_seq) > -neg_seq:
-                        range_deleted += 1
-                    elif kind == KIND_DELETE:
-                        tombstones += 1
-                    else:
-                        returned += 1
-                        yield _key, value
-                        if returned == limit:
-                            return
-                pending_key = entry[0]
-            else:
+        for entry in chain(merged, (None,)):
+            if pending is not None and (entry is None or entry[0] != pending[0]):
+                key, neg_seq, kind, value = pending
+                if covering is not None and covering(key, read_seq) > -neg_seq:
+                    range_deleted += 1
+                elif kind == KIND_DELETE:
+                    tombstones += 1
+                else:
+                    returned += 1
+                    yield key, value
+                    if returned == limit:
+                        return
+                    pending = entry
+                    continue
+                if first_deleted is None:
+                    first_deleted = key
+                last_deleted = key
+            elif pending is not None:
                 shadowed += 1
             pending = entry
-        if pending is not None:
-            _key, neg_seq, kind, value = pending
-            if covering is not None and covering(_key, read_seq) > -neg_seq:
-                range_deleted += 1
-            elif kind == KIND_DELETE:
-                tombstones += 1
-            else:
-                returned += 1
-                yield _key, value
     finally:
-        tally.returned += returned
-        tally.tombstones += tombstones
-        tally.range_deleted += range_deleted
-        tally.shadowed += shadowed
+        _settle(tally, returned, tombstones, range_deleted, shadowed, first_deleted, last_deleted)
         if finish is not None:
             finish(tally)
+
+
+def _settle(
+    tally: ScanTally,
+    returned: int,
+    tombstones: int,
+    range_deleted: int,
+    shadowed: int,
+    first_deleted: bytes | None,
+    last_deleted: bytes | None,
+) -> None:
+    tally.returned += returned
+    tally.tombstones += tombstones
+    tally.range_deleted += range_deleted
+    tally.shadowed += shadowed
+    if first_deleted is not None:
+        tally.note_deleted(first_deleted)
+        assert last_deleted is not None
+        tally.last_deleted = last_deleted
 
 
 def user_runs(
@@ -125,47 +150,46 @@ def user_runs(
     caller that stops in the middle of a run is charged the whole run.
     """
     returned = tombstones = shadowed = 0
+    first_deleted: bytes | None = None
+    last_deleted: bytes | None = None
     try:
         if limit is not None and limit <= 0:
             return
-        if not reverse:
-            prev_key: bytes | None = None
-            for run in runs:
-                keys = list(map(_key_of, run))
-                before = [prev_key, *keys]  # the key before each entry
-                # kind is 0 for a point tombstone, 1 for a put.
-                out = [
-                    (k, v)
-                    for (k, _, kind, v), pk in zip(run, before, strict=False)
-                    if kind and k != pk
-                ]
-                dup = sum(map(eq, keys, before))
-                shadowed += dup
-                tombstones += len(run) - dup - len(out)
-                prev_key = keys[-1]
-                if limit is not None and len(out) >= limit - returned:
-                    out = out[: limit - returned]
-                    returned += len(out)
-                    yield out
-                    return
-                returned += len(out)
-                if out:
-                    yield out
-            return
-        # Reverse: a key's versions arrive oldest first; the last one decides, so the
-        # last entry of a run waits for the next run to see whether its key goes on.
         carry: list[Entry] = []
+        prev_key: bytes | None = None
         for run in runs:
-            buf = carry + run if carry else run
-            keys = list(map(_key_of, buf))
-            after = keys[1:]
+            if not reverse:
+                keys = list(map(_key_of, run))
+                others = [prev_key, *keys]  # the key before each entry
+                decided = run
+                prev_key = keys[-1]
+            else:
+                # A key's versions arrive oldest first and the last one decides, so the
+                # last entry of a run waits for the next run to see whether its key goes on.
+                decided = carry + run if carry else run
+                keys = list(map(_key_of, decided))
+                others = keys[1:]  # the key after each entry
+                carry = [decided[-1]]
+            # kind is 0 for a point tombstone, 1 for a put.
             out = [
-                (k, v) for (k, _, kind, v), nk in zip(buf, after, strict=False) if kind and k != nk
+                (k, v)
+                for (k, _, kind, v), other in zip(decided, others, strict=False)
+                if kind and k != other
             ]
-            dup = sum(map(eq, keys, after))
+            dup = sum(map(eq, keys, others))
+            considered = len(decided) - (1 if reverse else 0)
+            dead = considered - dup - len(out)
+            if dead:
+                tombstones += dead
+                gone = [
+                    k
+                    for (k, _, kind, _), other in zip(decided, others, strict=False)
+                    if not kind and k != other
+                ]
+                if first_deleted is None:
+                    first_deleted = gone[0]
+                last_deleted = gone[-1]
             shadowed += dup
-            tombstones += len(buf) - 1 - dup - len(out)
-            carry = [buf[-1]]
             if limit is not None and len(out) >= limit - returned:
                 out = out[: limit - returned]
                 returned += len(out)
@@ -182,10 +206,11 @@ def user_runs(
                     yield [(k, v)]
             else:
                 tombstones += 1
+                if first_deleted is None:
+                    first_deleted = k
+                last_deleted = k
     finally:
-        tally.returned += returned
-        tally.tombstones += tombstones
-        tally.shadowed += shadowed
+        _settle(tally, returned, tombstones, 0, shadowed, first_deleted, last_deleted)
         if finish is not None:
             finish(tally)
 

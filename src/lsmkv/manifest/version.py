@@ -9,7 +9,7 @@ keep it as long as they like: nothing in it ever changes.
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from itertools import pairwise
 
@@ -17,7 +17,7 @@ from .edit import FileMeta, VersionEdit
 
 
 class Version:
-    __slots__ = ("__weakref__", "_largest", "levels")
+    __slots__ = ("__weakref__", "_largest", "_smallest", "levels")
 
     def __init__(self, levels: list[list[FileMeta]]) -> None:
         ordered: list[tuple[FileMeta, ...]] = []
@@ -29,6 +29,7 @@ class Version:
             ordered.append(tuple(key))
         self.levels: tuple[tuple[FileMeta, ...], ...] = tuple(ordered)
         self._largest: list[list[bytes]] = [[f.largest for f in files] for files in self.levels]
+        self._smallest: list[list[bytes]] = [[f.smallest for f in fs] for fs in self.levels]
 
     @staticmethod
     def empty(num_levels: int) -> Version:
@@ -76,23 +77,19 @@ class Version:
     def overlapping(self, level: int, lo: bytes | None, hi: bytes | None) -> list[FileMeta]:
         """Files of `level` whose range meets [lo, hi] (inclusive; None is unbounded).
 
-        Cost: O(files) at level 0; one bisect plus the files returned deeper down, where
-        files are sorted and disjoint (so their largest keys ascend too).
+        Cost: O(L0 files) for level 0; two bisects and a slice for deeper levels, whose
+        files are sorted and disjoint (so both their smallest and largest keys ascend).
         """
         files = self.levels[level]
-        if level == 0 or lo is None:
+        if level == 0:
             return [
                 f
                 for f in files
                 if (hi is None or f.smallest <= hi) and (lo is None or f.largest >= lo)
             ]
-        found = []
-        for i in range(bisect_left(self._largest[level], lo), len(files)):
-            f = files[i]
-            if hi is not None and f.smallest > hi:
-                break
-            found.append(f)
-        return found
+        i = 0 if lo is None else bisect_left(self._largest[level], lo)
+        j = len(files) if hi is None else bisect_right(self._smallest[level], hi)
+        return list(files[i:j])
 
     def bottommost_for(self, level: int, lo: bytes, hi: bytes) -> bool:
         """True if no level deeper than `level` has data in [lo, hi]."""

@@ -14,6 +14,7 @@ instant CURRENT names a complete, durable manifest.
 from __future__ import annotations
 
 import os
+import threading
 
 from ..core import filenames
 from ..errors import CorruptionError
@@ -39,16 +40,30 @@ class VersionSet:
         self.log_number = 0  # WALs below this number are flushed and may be deleted
         self.last_seq = 0  # the last sequence number made durable in an SSTable
         self.compact_pointers: dict[int, bytes] = {}
+        self.sealed_wals: dict[int, int] = {}  # WAL number -> size at a clean close
         self.manifest_number = 0
         self._manifest: RecordWriter | None = None
+        # Writers allocate WAL numbers while the background thread allocates table
+        # numbers and absorbs edits: one lock keeps a number from ever being handed out
+        # twice (a reused WAL number would truncate a live log).
+        self._number_lock = threading.Lock()
 
     def _path(self, name: str) -> str:
         return os.path.join(self._dir, name)
 
     def new_file_number(self) -> int:
-        number = self.next_file_number
-        self.next_file_number += 1
-        return number
+        """A file number never used before in this store. Thread-safe."""
+        with self._number_lock:
+            number = self.next_file_number
+            self.next_file_number += 1
+            return number
+
+    def mark_file_number_used(self, number: int) -> None:
+        """Make sure `number` is never handed out again (recovery calls this for every
+        file it finds: WALs are numbered without a manifest edit, so after a crash the
+        manifest's counter can lag behind the newest WALs)."""
+        with self._number_lock:
+            self.next_file_number = max(self.next_file_number, number + 1)
 
     # --------------------------------------------------------------- recovery
     def recover(self) -> None:
@@ -73,6 +88,8 @@ class VersionSet:
             raise CorruptionError("manifest holds no intact record", manifest_path, 0)
         version = Version.empty(self.num_levels)
         for offset, payload in result.records:
+            if not payload:
+                continue  # a seal (record.py): it only vouches for the records before it
             try:
                 edit = VersionEdit.decode(payload)
             except (ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
@@ -84,19 +101,24 @@ class VersionSet:
             version = self._absorb(version, edit)
         self.current = version
         self.manifest_number = parsed[1]
-        self.next_file_number = max(self.next_file_number, parsed[1] + 1)
+        self.mark_file_number_used(parsed[1])
 
     def _absorb(self, version: Version, edit: VersionEdit) -> Version:
         if edit.log_number is not None:
             self.log_number = edit.log_number
         if edit.next_file_number is not None:
-            self.next_file_number = max(self.next_file_number, edit.next_file_number)
+            self.mark_file_number_used(edit.next_file_number - 1)
         if edit.last_seq is not None:
             self.last_seq = max(self.last_seq, edit.last_seq)
         for level, key in edit.compact_pointers:
             self.compact_pointers[level] = key
+        for number, size in edit.sealed_wals:
+            self.sealed_wals[number] = size
+        if edit.log_number is not None:
+            for number in [n for n in self.sealed_wals if n < edit.log_number]:
+                del self.sealed_wals[number]  # flushed: its WAL is obsolete
         for _level, meta in edit.added:
-            self.next_file_number = max(self.next_file_number, meta.number + 1)
+            self.mark_file_number_used(meta.number)
         return version.apply(edit)
 
     # ------------------------------------------------------------------ writes
@@ -108,6 +130,7 @@ class VersionSet:
             last_seq=self.last_seq,
             added=list(self.current.files()),
             compact_pointers=sorted(self.compact_pointers.items()),
+            sealed_wals=sorted(self.sealed_wals.items()),
         )
 
     def install_new_manifest(self) -> list[str]:
@@ -120,7 +143,7 @@ class VersionSet:
         writer = RecordWriter(self._fs.create(self._path(name)))
         try:
             writer.append(self.snapshot_edit().encode())
-            writer.sync()
+            writer.seal()
         except BaseException:
             writer.close()
             raise
@@ -155,16 +178,32 @@ class VersionSet:
         obsolete: list[str] = []
         if self._manifest is None or self._manifest.offset > MANIFEST_ROLL_BYTES:
             # The snapshot written by install_new_manifest must include this edit.
-            saved = (self.current, self.log_number, self.last_seq, dict(self.compact_pointers))
+            saved = (
+                self.current,
+                self.log_number,
+                self.last_seq,
+                dict(self.compact_pointers),
+                dict(self.sealed_wals),
+            )
             self.current = self._absorb(self.current, edit)
             try:
                 obsolete = self.install_new_manifest()
             except BaseException:
-                self.current, self.log_number, self.last_seq, self.compact_pointers = saved
+                (
+                    self.current,
+                    self.log_number,
+                    self.last_seq,
+                    self.compact_pointers,
+                    self.sealed_wals,
+                ) = saved
                 raise
             return obsolete
         self._manifest.append(edit.encode())
-        self._manifest.sync()
+        # Sealed, not just synced: the engine acts on an edit (deletes the WAL it
+        # flushed, the inputs it compacted) only once a later record vouches for it, so
+        # damage to an edit that was acted upon is always corruption, never a "torn tail"
+        # silently dropped with the files it named. Costs one more small fsync per edit.
+        self._manifest.seal()
         self.current = self._absorb(self.current, edit)
         assert self.current.file_numbers() == new_version.file_numbers()
         return obsolete

@@ -15,8 +15,8 @@ from __future__ import annotations
 import collections
 import struct
 from dataclasses import dataclass
-from itertools import compress, islice, pairwise, repeat
-from operator import eq, ge, itemgetter, ne, neg
+from itertools import compress, repeat
+from operator import eq, itemgetter, ne, neg
 
 from ..core.keys import KIND_DELETE, KIND_RANGE_DELETE, Entry, pack_trailer
 from ..rangedel import Fragments, RangeTombstone
@@ -35,7 +35,6 @@ from .properties import TableProperties
 
 _HANDLE = struct.Struct("<QI")
 _KEY, _NEG_SEQ, _KIND, _VALUE = (itemgetter(i) for i in range(4))
-_INTERNAL_KEY = itemgetter(0, 1)
 
 
 @dataclass(frozen=True)
@@ -65,27 +64,42 @@ class TableWriter:
         self._block_size = settings.block_size_bytes
         self._index = BlockBuilder()
         self._bloom_keys: list[bytes] = []  # distinct user keys, hashed at finish
-        self._last_key: bytes | None = None
+        self._last_key: bytes | None = None  # of the last entry added
+        self._prev_block_key: bytes | None = None  # last key of the last data block
         self._last_neg_seq = 0
         self._range_tombstones: list[RangeTombstone] = []
         self._block_bytes = 0  # estimated payload of the block being built
         # Positions of recent point deletes, to find the densest window (module docs).
         self._recent_deletes: collections.deque[int] = collections.deque()
         self.props = TableProperties(
-            compression=settings.compression, deletion_window=settings.deletion_window
+            compression=settings.compression,
+            deletion_window=settings.deletion_window,
+            file_number=number,
         )
 
     # ---------------------------------------------------------------- adding
     def add(self, entry: Entry) -> None:
         """Append one point entry `(key, -seq, kind, value)`; entries must ascend.
 
-        Cost: one list append and one size update. This runs once per entry of every
-        flush and compaction, so the rest of the work (order check, properties, bloom
+        Cost: an order check, one list append and one size update. This runs once per
+        entry of every flush and compaction, so the rest of the work (properties, bloom
         keys, encoding) is done a block at a time in `_finish_data_block`, mostly by
         C-level passes over the block's entries.
+
+        Raises ValueError (and adds nothing) if the entry does not come after the last.
         """
+        key = entry[0]
+        last_key = self._last_key
+        # Refused at once (and not added): one comparison in the common case.
+        if last_key is not None and key <= last_key:
+            if key < last_key:
+                raise ValueError(f"entries out of order: {key!r} after {last_key!r}")
+            if entry[1] <= self._last_neg_seq:
+                raise ValueError(f"entries out of order: {key!r}#{-entry[1]} repeated or older")
+        self._last_key = key
+        self._last_neg_seq = entry[1]
         self._pending.append(entry)
-        self._block_bytes += len(entry[0]) + len(entry[3]) + 16
+        self._block_bytes += len(key) + len(entry[3]) + 16
         if self._block_bytes >= self._block_size:
             self._finish_data_block()
 
@@ -124,9 +138,8 @@ class TableWriter:
         neg_seqs = list(map(_NEG_SEQ, pending))
         kinds = list(map(_KIND, pending))
         values = list(map(_VALUE, pending))
-        self._check_order(pending)
         # Distinct user keys for the bloom filter: each key whose predecessor differs.
-        before = [self._last_key, *keys]
+        before = [self._prev_block_key, *keys]
         self._bloom_keys += compress(keys, map(ne, keys, before))
         props = self.props
         first_index = props.entries
@@ -159,8 +172,7 @@ class TableWriter:
         props.puts += n - deletes
         trailers = [(s << 8) | k for s, k in zip(seqs, kinds, strict=True)]
         last = pending[-1]
-        self._last_key = last[0]
-        self._last_neg_seq = last[1]
+        self._prev_block_key = last[0]
         handle = self._write_block(encode_block(keys, trailers, values), self._compression)
         # The index maps the block's last internal key to its handle.
         self._index.add(last[0], pack_trailer(-last[1], 0), _HANDLE.pack(*handle))
@@ -168,16 +180,6 @@ class TableWriter:
         props.data_bytes += handle.size + 5
         self._pending = []
         self._block_bytes = 0
-
-    def _check_order(self, pending: list[Entry]) -> None:
-        """Raise ValueError unless the internal keys ascend strictly (across blocks too)."""
-        internal = list(map(_INTERNAL_KEY, pending))
-        if self._last_key is not None:
-            internal.insert(0, (self._last_key, self._last_neg_seq))
-        if any(map(ge, internal, islice(internal, 1, None))):
-            for (k0, s0), (k1, s1) in pairwise(internal):
-                if (k1, s1) <= (k0, s0):
-                    raise ValueError(f"entries out of order: {k1!r}#{-s1} after {k0!r}#{-s0}")
 
     def finish(self) -> tuple[TableProperties, int]:
         """Write the remaining blocks, the footer, fsync and close. Returns (props, size)."""

@@ -18,6 +18,7 @@ import errno
 import fcntl
 import os
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 
 from ..errors import LockError
 
@@ -106,6 +107,16 @@ class FileSystem(ABC):
     @abstractmethod
     def lock(self, path: str) -> FileLock:
         """Take an exclusive lock on `path` (created if missing) or raise `LockError` at once."""
+
+    def session(self, on_power_loss: Callable[[], None] | None = None) -> FileSystem:
+        """The file system one open store uses (the DB asks for it once, at open).
+
+        A real file system returns itself. `FaultFS` returns a view that dies with a
+        simulated power loss: every later operation through it fails with EIO, just as
+        a process that lost power does nothing more, and `on_power_loss` is called so
+        the store can refuse further calls. Cost: none after open.
+        """
+        return self
 
 
 class _OSWritableFile(WritableFile):

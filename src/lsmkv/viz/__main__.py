@@ -1,0 +1,5 @@
+"""`python -m lsmkv.viz` is `lsmkv viz`."""
+
+from . import main
+
+raise SystemExit(main())
