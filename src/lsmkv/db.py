@@ -216,6 +216,7 @@ class DB:
         self._hint: tuple[bytes, bytes] | None = None
         self._hint_running = False
         self._hint_version: Version | None = None
+        self._deletion_turn = False  # deletion work goes next (see _next_job)
         self._bg_thread: threading.Thread | None = None
         self._read_only = options.read_only
         self._sv: SuperVersion
@@ -1213,13 +1214,29 @@ class DB:
         if not opts.background_compaction:
             return None
         c = self._pick()
-        if (c is None or c.reason == picker.DELETION_DENSITY) and self._hint is not None:
-            lo, hi = self._hint
-            self._hint = None
-            self._hint_running = True
-            self._manual.append(self._request(lo, hi, picker.SCAN_HINT))
-            return self._next_job()
-        return None if c is None else partial(self._run_compaction, c)
+        size_due = c is not None and c.reason != picker.DELETION_DENSITY
+        # Deletion work (a scan hint, else a DTC table) gets every other turn while
+        # size-triggered work is pending, unless L0 is at its slowdown trigger: under a
+        # steady write load some level is nearly always due, and tombstones must not
+        # wait for a lull that never comes.
+        if not size_due or (
+            self._deletion_turn and len(sv.version.levels[0]) < opts.level0_slowdown_trigger
+        ):
+            if self._hint is not None:
+                lo, hi = self._hint
+                self._hint = None
+                self._hint_running = True
+                self._deletion_turn = False
+                self._manual.append(self._request(lo, hi, picker.SCAN_HINT))
+                return self._next_job()
+            dense = c if not size_due else self._pick_dense()
+            if dense is not None:
+                self._deletion_turn = False
+                return partial(self._run_compaction, dense)
+        if c is None:
+            return None
+        self._deletion_turn = True
+        return partial(self._run_compaction, c)
 
     def _idle_job(self) -> object | None:
         """Something background work still has to do, or None (mutex held, no side effects)."""
@@ -1232,6 +1249,14 @@ class DB:
             self._versions.current,
             self.options,
             self._versions.compact_pointers,
+            self._dtc_exhausted,
+            min(self._snapshots) if self._snapshots else None,
+        )
+
+    def _pick_dense(self) -> picker.Compaction | None:
+        return picker.pick_dense(
+            self._versions.current,
+            self.options,
             self._dtc_exhausted,
             min(self._snapshots) if self._snapshots else None,
         )

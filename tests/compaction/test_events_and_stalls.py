@@ -85,8 +85,8 @@ def test_events_carry_documented_fields(tmp_path: os.PathLike[str]) -> None:
         SMALL, level0_compaction_trigger=2, level0_slowdown_trigger=2, level0_stop_trigger=3
     )
     with lsmkv.open(os.path.join(tmp_path, "db"), listeners=[rec], **opts) as db:
-        for i in range(3000):
-            db.put(b"k%05d" % (i * 7919 % 3000), b"v" * 100)
+        for i in range(1500):
+            db.put(b"k%05d" % (i * 7919 % 1500), b"v" * 100)
             if i % 10 == 0:
                 db.delete(b"k%05d" % (i // 2))
         db.flush()

@@ -31,7 +31,7 @@ def test_compact_range_is_exact(tmp_path: os.PathLike[str]) -> None:
     )
     rng = random.Random(3)
     with lsmkv.open(os.path.join(tmp_path, "db"), **opts) as db:
-        for _ in range(8000):
+        for _ in range(5000):
             key = b"k%05d" % rng.randrange(4000)
             if rng.random() < 0.3:
                 db.delete(key)
