@@ -1463,7 +1463,12 @@ class DB:
             return
         if lo > hi:
             lo, hi = hi, lo  # a reverse scan
-        with self._mutex:
+        # Bounded wait: this runs when an iterator is finalized, which the garbage
+        # collector may do in a thread that already holds the mutex. A hint is only a
+        # hint; dropping one beats a deadlock.
+        if not self._mutex.acquire(timeout=0.1):
+            return
+        try:
             if self._closed or self._read_only or not self.options.background_compaction:
                 return
             self._counters.scan_hints += 1
@@ -1492,6 +1497,8 @@ class DB:
                 lo, hi = min(lo, self._hint[0]), max(hi, self._hint[1])
             self._hint = (lo, hi)
             self._bg_cv.notify_all()
+        finally:
+            self._mutex.release()
 
     def _delete_obsolete_files(self) -> None:
         """Delete files that no durable manifest and no live reader still needs."""
