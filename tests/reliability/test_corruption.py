@@ -14,7 +14,7 @@ from collections import Counter
 import pytest
 
 import lsmkv
-from crash.workload import FULL, Workload, apply_op, key_of, model_at
+from crash.workload import FULL, Workload, apply_op, check_value, key_of, model_at
 from lsmkv.core import filenames
 from lsmkv.testing import FaultFS, MemFS
 
@@ -116,7 +116,30 @@ def flip_campaign(scale: int) -> Counter[str]:
                 counts["flagged"] += 1
                 assert any(name in p for p in report.problems), report.problems
             check_reads(fs, model, w.keys, counts)
+            if counts["flips"] % 8 == 0:
+                check_repair(fs, model, w.keys, counts)
     return counts
+
+
+def check_repair(fs: MemFS, model: dict[bytes, bytes], keys: int, counts: Counter[str]) -> None:
+    """repair() yields a store that opens, verifies, and holds only genuine values; all of
+    the data when it reports nothing lost."""
+    report = lsmkv.repair(PATH, fs=fs)
+    counts["repairs"] += 1
+    assert lsmkv.verify(PATH, fs=fs).ok
+    with lsmkv.open(PATH, fs=fs) as db:
+        found = dict(db.scan())
+        for i in range(keys):
+            k = key_of(i)
+            assert db.get(k) == found.get(k)
+    for k, v in found.items():
+        check_value(k, v)  # a genuine value of that key, never garbage
+    if report.complete:
+        assert found == model, "repair reported nothing lost but data differs"
+        counts["repairs_complete"] += 1
+    else:
+        counts["repairs_with_losses"] += 1
+        counts["keys_recovered_by_repair"] += sum(1 for k in model if found.get(k) == model[k])
 
 
 def mutate(fs: MemFS, rng: random.Random, names: list[str]) -> tuple[str, str]:
@@ -166,6 +189,8 @@ def mutation_campaign(scale: int) -> Counter[str]:
                 assert not report.ok, f"{what} of {name} not flagged: {report.to_dict()}"
                 counts["mutations_flagged"] += 1
             check_reads(fs, model, w.keys, counts)
+            if counts["mutations"] % 4 == 0:
+                check_repair(fs, model, w.keys, counts)
     return counts
 
 
@@ -190,6 +215,7 @@ def test_byte_flips(scale: int) -> None:
     for kind in ("sst", "log", "manifest", "current"):
         assert counts[f"flips:{kind}"] >= 10 * scale, kind
     assert counts["wrong"] == 0 and counts["resurrected"] == 0
+    assert counts["repairs"] >= 50 * scale
 
 
 @pytest.mark.parametrize("scale", SCALES)
@@ -202,3 +228,35 @@ def test_mutations(scale: int) -> None:
     for kind in ("sst", "log", "manifest", "current"):
         assert counts[f"mutation:{kind}"] >= 3 * scale, kind
     assert counts["wrong"] == 0 and counts["resurrected"] == 0
+    assert counts["repairs"] >= 20 * scale
+
+
+def test_repair_names_what_it_lost_and_keeps_the_rest() -> None:
+    base, model, _ = build_store(7)
+    fs = base.clone()
+    # Damage one data block of one table.
+    table = sorted(n for n in fs.listdir(PATH) if n.endswith(".sst"))[0]
+    data = bytearray(fs.read_file(f"{PATH}/{table}"))
+    data[10] ^= 0xFF
+    fs.write_file(f"{PATH}/{table}", bytes(data))
+    with pytest.raises(lsmkv.CorruptionError), lsmkv.open(PATH, fs=fs) as db:
+        list(db.scan())
+    report = lsmkv.repair(PATH, fs=fs)
+    assert not report.complete
+    assert any(table in item and "at offset 0" in item for item in report.lost), report.lost
+    assert report.entries_salvaged > 0 and table in report.moved
+    assert fs.listdir(f"{PATH}/lost")  # nothing deleted
+    assert lsmkv.verify(PATH, fs=fs).ok
+    with lsmkv.open(PATH, fs=fs) as db:
+        found = dict(db.scan())
+    for k, v in found.items():
+        check_value(k, v)
+    assert sum(1 for k in model if found.get(k) == model[k]) >= len(model) // 2
+
+
+def test_repair_of_an_intact_store_changes_nothing_visible() -> None:
+    base, model, _ = build_store(8)
+    report = lsmkv.repair(PATH, fs=base)
+    assert report.complete and not report.lost
+    with lsmkv.open(PATH, fs=base) as db:
+        assert dict(db.scan()) == model

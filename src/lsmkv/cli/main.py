@@ -26,6 +26,7 @@ from .. import errors
 from ..db import DB
 from ..db import open as open_store
 from ..introspect.dump import dump_sstable
+from ..introspect.repair import repair as repair_store
 from ..introspect.stats_text import DEFINITIONS, DERIVED
 from ..introspect.verify import verify as verify_store
 from .render import Out, err, esc, human_bytes, plural, show_bytes, show_hex
@@ -371,6 +372,8 @@ def verify(db: DbArg, as_json: JsonOpt = False) -> None:
             out.plain(f"problem: {problem}")
         for orphan in report.orphans:
             out.plain(f"orphan (not used by the store): {orphan}")
+        for tail in report.torn_tails:
+            out.plain(f"torn tail (a crash mid-write; open() drops it): {tail}")
         out.print(
             f"checked {report.tables_checked} tables and {report.wals_checked} WALs, "
             f"{human_bytes(report.bytes_checked)}"
@@ -379,6 +382,30 @@ def verify(db: DbArg, as_json: JsonOpt = False) -> None:
         _fail(3, f"{db}: {len(report.problems)} problem(s) found; the store is damaged")
     if not as_json:
         Out().print("ok: every checksum matches")
+
+
+@app.command()
+def repair(db: DbArg, as_json: JsonOpt = False) -> None:
+    """Salvage what is intact of a damaged store into a consistent one (old files are
+    moved to DB/lost/, never deleted); lists what was lost."""
+    if not db.is_dir():
+        _fail(1, f"{db}: no store here")
+    report = repair_store(db)
+    if as_json:
+        _print_json(report.to_dict())
+        return
+    out = Out()
+    for item in report.lost:
+        out.plain(f"lost: {item}")
+    for note in report.notes:
+        out.plain(f"note: {note}")
+    out.print(
+        f"kept {plural(report.entries_salvaged, 'entry', 'entries')} and "
+        f"{plural(report.range_tombstones_salvaged, 'range tombstone')} from "
+        f"{plural(report.tables_read, 'table')} and {plural(report.wals_read, 'WAL')}; "
+        f"moved {plural(len(report.moved), 'old file')} to {db / 'lost'}"
+    )
+    out.print("ok: nothing was lost" if report.complete else "done, with the losses above")
 
 
 @app.command()

@@ -144,7 +144,7 @@ def _verify(fs: FileSystem, path: str, report: VerifyReport) -> None:
     for name in names:
         parsed = filenames.parse(name)
         if parsed is None:
-            if name not in (filenames.CURRENT, filenames.LOCK):
+            if name not in (filenames.CURRENT, filenames.LOCK, filenames.LOST_DIR):
                 report.orphans.append(name)
             continue
         kind, number = parsed

@@ -11,9 +11,10 @@ than the last: the tombstone cliff.
 1. **It remembers the head.** The position of the first unconsumed item lives in
    memory and, durably, in a marker key written with each acknowledgement, so a pop
    never scans from the start of the key space.
-2. **It scans with a lower bound.** `scan(start=head, ...)` seeks straight past the
-   consumed items: every layer positions itself with a binary search and the deleted
-   prefix is never visited.
+2. **It scans with a lower bound, and reads ahead.** `scan(start=head, end=...,
+   limit=read_ahead)` seeks straight past the consumed items (every layer positions
+   itself with a binary search; the deleted prefix is never visited) and fetches the
+   next `read_ahead` items at once, so most pops cost no store access at all.
 3. **It deletes consumed items in batches, with one range tombstone per batch.** One
    `delete_range` replaces `ack_every` point tombstones; compaction drops the covered
    items and the range tombstone together once they reach the bottom level.
@@ -29,6 +30,7 @@ Both classes use the public API of `lsmkv.DB` only.
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Iterable
 from types import TracebackType
 
@@ -63,9 +65,10 @@ class Queue:
 
     Delivery is *at least once*. `push` is durable when it returns (with the store's
     default `sync=True`). `pop` removes the head item from this `Queue` object at once,
-    but the removal becomes durable only when it is *acknowledged*: by `ack()`,
-    automatically every `ack_every` pops, or by `close()`. After a crash, the items
-    popped since the last acknowledgement are delivered again, in order. A consumer
+    but the removal becomes durable only when it is *acknowledged*: by `ack()`, by
+    `close()`, or automatically by the first pop that finds `ack_every` pops pending.
+    After a crash, the items popped since the last acknowledgement are delivered
+    again, in order. A consumer
     that must not lose work pops, processes, then calls `ack()`; one that must not
     repeat work makes its processing idempotent (the item's position, from
     `pop_item`, is a natural idempotency key).
@@ -73,10 +76,11 @@ class Queue:
     One `Queue` object per queue name and store: it keeps the head and tail in memory.
     Its methods are thread-safe (one lock; pushes from several threads are serialised).
 
-    Cost: `pop` and `peek` are one lower-bounded scan that returns after the first
-    item, so their cost does not depend on how many items were ever consumed; every
-    `ack_every`-th pop also writes one batch (one range tombstone, one marker put, one
-    fsync with sync on). `len` is O(1).
+    Cost: one pop in `read_ahead` runs a lower-bounded scan of the next `read_ahead`
+    items; the others take the next item from memory. Neither depends on how many items
+    were ever consumed. Every `ack_every`-th pop also writes one batch (one range
+    tombstone, one marker put, one fsync with sync on). `len` is O(1). Memory: up to
+    `read_ahead` values.
 
     >>> q = Queue(db, b"jobs")
     >>> q.push(b"first")
@@ -87,13 +91,20 @@ class Queue:
     """
 
     def __init__(
-        self, db: DB, name: bytes = b"queue", *, ack_every: int = 256, sync: bool | None = None
+        self,
+        db: DB,
+        name: bytes = b"queue",
+        *,
+        ack_every: int = 256,
+        read_ahead: int = 256,
+        sync: bool | None = None,
     ) -> None:
         """Open the queue `name` on `db`, recovering its head and tail.
 
         `ack_every`: pops between automatic acknowledgements (>= 1); it is also the
-        number of items one range tombstone covers. `sync`: passed to every write
-        (None: the store's default).
+        number of items one range tombstone covers. `read_ahead`: items fetched by one
+        scan (>= 1; 1 means a scan per pop). `sync`: passed to every write (None: the
+        store's default).
 
         Cost: one get (the head marker) and two scans returning one item each.
         Raises: `ValueError` for a bad name or `ack_every`, `lsmkv.Error` from the store.
@@ -102,7 +113,14 @@ class Queue:
             raise ValueError(f"ack_every must be a positive int, got {ack_every!r}")
         self._db = db
         self._keys = keys = _Keys(name)
+        if not isinstance(read_ahead, int) or read_ahead < 1:
+            raise ValueError(f"read_ahead must be a positive int, got {read_ahead!r}")
         self.ack_every = ack_every
+        self.read_ahead = read_ahead
+        # Items at positions head, head+1, ... already read, in order. Only this object
+        # consumes the queue, so nothing can delete them behind its back; items pushed
+        # later land after the last of them, so the buffer stays a prefix of the queue.
+        self._ahead: deque[tuple[int, bytes]] = deque()
         self._sync = sync
         self._lock = threading.Lock()
         marker = db.get(keys.head_marker)
@@ -149,7 +167,7 @@ class Queue:
     def peek(self) -> bytes | None:
         """The head item without removing it, or None when the queue is empty.
 
-        Cost: one scan bounded below by the head position, stopped after one item.
+        Cost: none if the item was read ahead, else one lower-bounded scan.
         """
         with self._lock:
             found = self._first()
@@ -168,21 +186,26 @@ class Queue:
     def pop_item(self) -> tuple[int, bytes] | None:
         """`pop`, also returning the item's position: `(position, value)` or None."""
         with self._lock:
+            if self._head - self._acked >= self.ack_every:
+                # Acknowledged here, before any read-ahead scan: the two costly steps
+                # then fall on the same pop, one pop in `ack_every`.
+                self._ack_locked(self._sync)
             found = self._first()
             if found is None:
                 return None
+            self._ahead.popleft()
             seq, value = found
             self._head = seq + 1
-            if self._head - self._acked >= self.ack_every:
-                self._ack_locked(self._sync)
             return seq, value
 
     def _first(self) -> tuple[int, bytes] | None:
-        keys = self._keys
-        # The lower bound is the whole trick: the scan seeks past every consumed item.
-        for key, value in self._db.scan(keys.item(self._head), keys.items_end, limit=1):
-            return keys.seq_of(key), value
-        return None
+        ahead = self._ahead
+        if not ahead:
+            keys = self._keys
+            # The lower bound is the whole trick: the scan seeks past every consumed item.
+            scan = self._db.scan(keys.item(self._head), keys.items_end, limit=self.read_ahead)
+            ahead.extend((keys.seq_of(key), value) for key, value in scan)
+        return ahead[0] if ahead else None
 
     # ---------------------------------------------------------------- acking
     def ack(self, sync: bool | None = None) -> None:
@@ -203,6 +226,14 @@ class Queue:
             b.delete_range(keys.item(self._acked), keys.item(head))
             b.put(keys.head_marker, head.to_bytes(_SEQ_BYTES, "big"))
         self._acked = head
+
+    def item_key(self, seq: int) -> bytes:
+        """The key of the item at position `seq` (for explain_scan, where and benchmarks)."""
+        return self._keys.item(seq)
+
+    def key_range(self) -> tuple[bytes, bytes]:
+        """`(start, end)`: every item key k of this queue has start <= k < end."""
+        return self._keys.prefix, self._keys.items_end
 
     @property
     def pending_acks(self) -> int:

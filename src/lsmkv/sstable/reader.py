@@ -112,6 +112,17 @@ class TableReader:
         self._cache.put(ckey, block)
         return block
 
+    def read_data_block(self, i: int) -> Block:
+        """Data block i read from disk and verified, bypassing the cache (repair, checks).
+
+        Raises CorruptionError (file and offset) if it is damaged."""
+        handle = self.handles[i]
+        payload = read_block(self._file, self.path, handle)
+        try:
+            return decode_block(payload)
+        except (ValueError, struct.error):
+            raise CorruptionError("data block does not parse", self.path, handle.offset) from None
+
     def block_cached(self, i: int) -> bool:
         return self._cache.get((self.number, self.handles[i].offset)) is not None
 
