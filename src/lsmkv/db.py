@@ -1096,6 +1096,8 @@ class DB:
         with self._mutex:
             while True:
                 self._check_open()
+                if self._read_only:
+                    return True  # no background work ever runs in a read-only store
                 if self._bg_error is not None:
                     raise self._bg_error
                 if not self._bg_busy and self._idle_job() is None:
