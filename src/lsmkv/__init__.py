@@ -7,7 +7,8 @@
     b'red'
 
 The public surface is exactly shared/api.md: `open`, `DB`, `WriteBatch`, `Snapshot`,
-`verify` and the errors. Tools (CLI, bench, viz) live beside the engine, not inside it.
+`verify`, `repair` and the errors (fault injection for tests: lsmkv.testing). Tools
+(CLI, bench, viz) live beside the engine, not inside it.
 """
 
 from .batch import WriteBatch
@@ -21,6 +22,7 @@ from .errors import (
     NotFoundError,
     ReadOnlyError,
 )
+from .introspect.repair import RepairReport, repair
 from .introspect.verify import VerifyReport, verify
 from .options import Options
 
@@ -36,10 +38,12 @@ __all__ = [
     "NotFoundError",
     "Options",
     "ReadOnlyError",
+    "RepairReport",
     "Snapshot",
     "VerifyReport",
     "WriteBatch",
     "__version__",
     "open",
+    "repair",
     "verify",
 ]

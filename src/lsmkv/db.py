@@ -46,7 +46,7 @@ from .engine import read as read_path
 from .engine.commit import BATCH_HEADER, Writer, take_group
 from .engine.state import SuperVersion, make_super_version
 from .engine.tables import TableCache
-from .errors import ClosedError, DiskError, Error, NotFoundError, ReadOnlyError
+from .errors import ClosedError, CorruptionError, DiskError, Error, NotFoundError, ReadOnlyError
 from .iterators.merging import concat, merge, visible
 from .iterators.user import ScanTally, prefix_end, user_entries
 from .manifest.edit import FileMeta, VersionEdit
@@ -58,7 +58,7 @@ from .rangedel import Fragments
 from .sstable.cache import BlockCache
 from .sstable.writer import TableSettings
 from .storage.fs import FileLock, FileSystem, OSFileSystem
-from .wal.replay import iter_ops, read_wal
+from .wal.replay import check_sealed_wals, iter_ops, read_wal
 from .wal.writer import WalWriter
 
 T = TypeVar("T")
@@ -230,9 +230,6 @@ class DB:
                 if not opts.create_if_missing or opts.read_only:
                     raise NotFoundError(f"{path}: no store here (create_if_missing=False)")
                 fs.mkdir(path)
-                # The new directory's own entry must be durable too, or a power loss
-                # could take the whole store away with every synced write in it.
-                fs.sync_dir(os.path.dirname(os.path.abspath(path)))
             if not opts.read_only:
                 self._lock = fs.lock(os.path.join(path, filenames.LOCK))
             try:
@@ -258,8 +255,30 @@ class DB:
             if opts.error_if_exists:
                 raise Error(f"{path}: a store already exists here (error_if_exists=True)")
             versions.recover()
+            missing = [
+                filenames.table_name(f.number)
+                for _, f in versions.current.files()
+                if filenames.table_name(f.number) not in names
+            ]
+            if missing:
+                # Fail now, naming the file, rather than at the first read that needs it.
+                raise CorruptionError(
+                    f"the manifest names {len(missing)} missing table(s): {', '.join(missing)}",
+                    os.path.join(path, missing[0]),
+                )
         else:
-            strangers = [n for n in names if n not in (filenames.LOCK,)]
+            # A creation cut short (crash or error before CURRENT was renamed into place)
+            # leaves a manifest and CURRENT.tmp: no write was ever acknowledged, so start
+            # afresh. Tables or WALs without CURRENT are a damaged store, not a new one.
+            leftovers = (filenames.LOCK, filenames.CURRENT + filenames.TEMP_SUFFIX)
+            store_files = [n for n in names if filenames.parse(n) is not None]
+            if any(filenames.parse(n)[0] != "manifest" for n in store_files):  # type: ignore[index]
+                raise CorruptionError(
+                    f"CURRENT is missing but the directory holds store files "
+                    f"(e.g. {store_files[0]!r}); lsmkv.repair() can salvage them",
+                    os.path.join(path, filenames.CURRENT),
+                )
+            strangers = [n for n in names if n not in leftovers and n not in store_files]
             if strangers:
                 raise Error(
                     f"{path}: not an lsmkv store (no CURRENT file, but it holds "
@@ -267,6 +286,11 @@ class DB:
                 )
             if opts.read_only:
                 raise NotFoundError(f"{path}: no store here")
+            # The store directory's own entry must be durable too, or a power loss could
+            # take the whole store away with every synced write in it. Done on every
+            # creation, not only after mkdir: an earlier attempt may have made the
+            # directory and failed before this fsync.
+            fs.sync_dir(os.path.dirname(os.path.abspath(path)))
             versions.install_new_manifest()
         for parsed in filter(None, map(filenames.parse, names)):
             versions.mark_file_number_used(parsed[1])
@@ -278,12 +302,24 @@ class DB:
         )
         recovered = Memtable(0)
         last_seq = versions.last_seq
+        check_sealed_wals(versions.sealed_wals, logs, path, fs, opts.wal_recovery_mode)
+        if versions.log_number and versions.log_number not in logs:
+            # The WAL the manifest names as current is always created before the
+            # manifest names it and deleted only after a later edit moves past it.
+            raise CorruptionError(
+                "the manifest's current WAL is missing: the WAL was deleted, or the "
+                "manifest lost its later edits",
+                os.path.join(path, filenames.wal_name(versions.log_number)),
+            )
         for i, number in enumerate(logs):
             wal_path = os.path.join(path, filenames.wal_name(number))
             # Every WAL but the newest was fsync'd in full when the next one started,
-            # so only the newest may have a torn tail.
+            # so only the newest may have a torn tail; none has after a clean close.
             contents = read_wal(
-                fs, wal_path, fully_synced=i < len(logs) - 1, mode=opts.wal_recovery_mode
+                fs,
+                wal_path,
+                fully_synced=i < len(logs) - 1 or number in versions.sealed_wals,
+                mode=opts.wal_recovery_mode,
             )
             for seq, kind, key, value in iter_ops(contents):
                 recovered.add(seq, kind, key, value)
@@ -312,15 +348,16 @@ class DB:
                 "recovery",
             )
             edit.added = [(0, f) for f in outputs]
-        # The new WAL's number is recorded before the file exists: a crash in between
-        # leaves no WAL to replay, which is right, since its predecessors' data is now
-        # in the table just written.
+        # The new WAL exists, durably, before the manifest names it: so the WAL numbered
+        # `log_number` is always on disk, which is what lets the check below tell a
+        # manifest that lost edits (or a deleted WAL) from a crash. A crash before the
+        # edit leaves an empty WAL to replay, which is harmless.
         wal_number = versions.new_file_number()
+        self._wal = WalWriter(fs, os.path.join(path, filenames.wal_name(wal_number)), wal_number)
+        fs.sync_dir(path)
         edit.log_number = wal_number
         versions.log_and_apply(edit)
         self._pending_outputs.clear()
-        self._wal = WalWriter(fs, os.path.join(path, filenames.wal_name(wal_number)), wal_number)
-        fs.sync_dir(path)
         self._sv = make_super_version(Memtable(wal_number), (), versions.current)
         self._live_versions.add(versions.current)
         self._delete_obsolete_files()
@@ -627,11 +664,11 @@ class DB:
                 if not switching or (force_switch and sv.mem.entry_count == 0):
                     return
                 if level == 2:
+                    self._set_stall(2, cause, sv)
                     if not stopped_at:
                         stopped_at = time.monotonic()
                         c.stall_count += 1
                         c.stall_stops += 1
-                    self._set_stall(2, cause, sv)
                     self._bg_cv.notify_all()
                     self._bg_cv.wait(1.0)
                     continue
@@ -1101,6 +1138,12 @@ class DB:
                     self._mutex.acquire()
                     self._set_bg_error(_disk_error(e, "background work"))
                     self._mutex.release()
+                except Exception as e:
+                    # A bug must not kill this thread silently: writers waiting for a
+                    # flush would hang forever. Stop, and say why, like a disk error.
+                    self._mutex.acquire()
+                    self._set_bg_error(Error(f"background work failed: {e!r}"))
+                    self._mutex.release()
                 finally:
                     self._mutex.acquire()
                     self._bg_busy = False
@@ -1135,8 +1178,22 @@ class DB:
         steps see the levels they planned for), then the most urgent size-triggered
         compaction, then a scan hint, then deletion-triggered compaction.
         """
-        if self._sv.imms:
-            return self._flush_oldest
+        opts = self.options
+        sv = self._sv
+        if sv.imms:
+            # At L0's stop trigger, compact before flushing more: L0 then never holds
+            # more than `level0_stop_trigger` files (writers wait meanwhile). Not during
+            # a manual compaction, whose later steps assume only flushes run between.
+            if (
+                not opts.background_compaction
+                or self._manual
+                or len(sv.version.levels[0]) < opts.level0_stop_trigger
+            ):
+                return self._flush_oldest
+            c = self._pick()
+            if c is None:
+                return self._flush_oldest
+            return partial(self._run_compaction, c)
         while self._manual:
             request = self._manual[0]
             plan = request.get("plan")
@@ -1153,7 +1210,7 @@ class DB:
                 self._hint_running = False
                 self._hint_version = self._versions.current
             self._bg_cv.notify_all()
-        if not self.options.background_compaction:
+        if not opts.background_compaction:
             return None
         c = self._pick()
         if (c is None or c.reason == picker.DELETION_DENSITY) and self._hint is not None:
@@ -1521,7 +1578,8 @@ class DB:
         copy). Schema: docs/format/trace.md.
 
         Cost: reads the live WAL files in full, plus a lookup in every table whose key
-        range holds the key.
+        range holds the key. Leaves the block cache and the counters of stats() as
+        they were.
 
         >>> db.put(b"apple", b"red")
         >>> [r["status"] for r in db.where(b"apple")]
@@ -1533,7 +1591,6 @@ class DB:
         self._check_open()
         return where_mod.where(
             self._sv,
-            self._tables,
             self._fs,
             self.path,
             self._versions.log_number,
@@ -1546,13 +1603,16 @@ class DB:
         would step over more than `threshold` tombstones (default: the option
         `scan_tombstone_hint`, 1,000), with the remedy. Schema: docs/format/trace.md.
 
-        Cost: reads every entry of every live table once (O(entries) time and memory).
+        Cost: reads every entry of every live table once (O(entries) time and memory),
+        outside the block cache.
         """
         from .introspect import tombstones
 
         self._check_open()
         limit = self.options.scan_tombstone_hint if threshold is None else threshold
-        return tombstones.tombstone_map(self._sv, self._tables, buckets=buckets, threshold=limit)
+        return tombstones.tombstone_map(
+            self._sv, self._fs, self.path, buckets=buckets, threshold=limit
+        )
 
     # ------------------------------------------------------------------- stats
     def stats(self) -> dict[str, Any]:
@@ -1685,10 +1745,26 @@ class DB:
             self._bg_thread = None
         if self._wal is not None and self._write_error is None:
             try:
-                self._wal.sync()  # a clean close makes sync=False writes durable too
-            except OSError:
-                pass
+                # A clean close makes sync=False writes durable too, and the seal makes
+                # damage to any record of this WAL, the last included, read as corruption.
+                self._wal.seal()
+                if self._bg_error is None:
+                    self._record_sealed_wals()
+            except (OSError, Error):
+                pass  # the seals are a stronger check for the next open, not a need
         self._release_resources()
+
+    def _record_sealed_wals(self) -> None:
+        """Tell the manifest the exact size of every live WAL (close, after the seal), so
+        the next open treats a WAL cut short, extended or deleted as corruption."""
+        wal = self._wal
+        assert wal is not None
+        sealed = [(wal.number, wal.offset)]
+        for mem in self._sv.imms:  # fsync'd in full when their memtable was switched out
+            name = os.path.join(self.path, filenames.wal_name(mem.log_number))
+            if self._fs.exists(name):
+                sealed.append((mem.log_number, self._fs.size(name)))
+        self._versions.log_and_apply(VersionEdit(sealed_wals=sorted(sealed)))
 
     def _lost_power(self) -> None:
         """FaultFS cut the power: this DB object is dead, as its process would be.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno as errno_codes
+
 
 class Error(Exception):
     """Base class of every lsmkv error."""
@@ -50,3 +52,10 @@ class DiskError(Error):
     def __init__(self, message: str, errno: int | None = None) -> None:
         super().__init__(message)
         self.errno = errno
+
+    @classmethod
+    def from_os(cls, e: OSError, what: str) -> DiskError:
+        """The DiskError for an OSError met while doing `what` (errno name in the text)."""
+        code = e.errno
+        name = errno_codes.errorcode.get(code, str(code)) if code is not None else "?"
+        return cls(f"{what}: {e.strerror or e} ({name})", code)

@@ -12,7 +12,11 @@ A file is a sequence of records, each one header and a payload (docs/format/wal.
 written. It is what lets recovery tell a torn tail from damage (Pebble's WAL does the
 same): a record that fails its checksum is a *torn tail* only if no later valid record
 claims that the bytes at its offset had already been synced. If one does, the bad
-record was acknowledged data and the file is corrupt.
+record was acknowledged data and the file is corrupt. An empty record (a *seal*,
+`RecordWriter.seal`) carries nothing but that claim: the manifest writes one after every
+edit and a clean close writes one at the end of the WAL, so no acted-upon edit and no
+record of a cleanly closed WAL can be mistaken for a torn tail. The WAL and manifest
+readers skip empty records (neither ever writes an empty payload otherwise).
 """
 
 from __future__ import annotations
@@ -64,6 +68,17 @@ class RecordWriter:
         """fsync; on success every record appended so far is durable."""
         self.file.sync()
         self.synced_offset = self.offset
+
+    def seal(self) -> None:
+        """fsync, then append an empty record and fsync again. Cost: two fsyncs.
+
+        The empty record's `synced_offset` vouches that every byte before it is durable,
+        so damage to any earlier record, the last one included, reads as corruption
+        rather than as a torn tail. Readers skip empty records.
+        """
+        self.sync()
+        self.append(b"")
+        self.sync()
 
     def close(self) -> None:
         self.file.close()

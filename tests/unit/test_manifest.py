@@ -10,6 +10,7 @@ from lsmkv.errors import CorruptionError
 from lsmkv.manifest.edit import FileMeta, VersionEdit
 from lsmkv.manifest.version import Version
 from lsmkv.manifest.versionset import VersionSet
+from lsmkv.record import HEADER_SIZE
 from lsmkv.storage.fs import OSFileSystem
 
 
@@ -91,7 +92,9 @@ def test_torn_last_edit_is_dropped_but_damage_is_not(tmp_path: Path) -> None:
     vs.close()
     manifest = tmp_path / "MANIFEST-000001"
     data = manifest.read_bytes()
-    manifest.write_bytes(data[:-5])  # the last edit's fsync never returned
+    # The last edit's fsync never returned: it is torn, and the seal after it
+    # (record.py) was never written.
+    manifest.write_bytes(data[: -(HEADER_SIZE + 5)])
     torn = VersionSet(fs, str(tmp_path), 7)
     torn.recover()
     assert torn.current.file_numbers() == {7}

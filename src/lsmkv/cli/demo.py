@@ -18,9 +18,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from rich.table import Table
+from rich.text import Text
+
 from ..db import DB
 from ..db import open as open_store
-from .render import Out, esc, human_bytes, show_bytes, show_hex
+from .render import Out, esc, human_bytes, n_entries, plural, show_bytes, show_hex
 from .views import render_where, walk_step_text
 
 Event = dict[str, Any]
@@ -92,10 +95,19 @@ class Tour:
 
     # ------------------------------------------------------------ printing
     def show_events(self, events: list[Event], indent: str = "  ") -> None:
-        for e in events:
-            text = self.event_text(e)
-            if text is not None:
-                self.out.print(f"{indent}[cyan]{e['event']:<17}[/] {text}")
+        shown = [(e["event"], t) for e in events if (t := self.event_text(e)) is not None]
+        if not self.out.tty:
+            for name, text in shown:
+                self.out.print(f"{indent}{name:<17} {text}")
+            return
+        # On a terminal, a grid keeps a long line wrapping inside its own column.
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(width=len(indent) - 1)
+        grid.add_column(style="cyan", no_wrap=True)
+        grid.add_column()
+        for name, text in shown:
+            grid.add_row("", name, Text.from_markup(text))
+        self.out.console.print(grid)
 
     def event_text(self, e: Event) -> str | None:
         name = e["event"]
@@ -115,20 +127,20 @@ class Tour:
                 what += f" = {show_hex(e['value'])}"
             return (
                 f"seq {e['seq']} {kind} {esc(what)}; the memtable now holds "
-                f"{e['memtable_entries']} entries, {human_bytes(e['memtable_bytes'])}"
+                f"{n_entries(e['memtable_entries'])}, {human_bytes(e['memtable_bytes'])}"
             )
         if name == "memtable.switch":
             return (
-                f"the memtable ({e['immutable_entries']} entries) is frozen; new writes go "
+                f"the memtable ({n_entries(e['immutable_entries'])}) is frozen; new writes go "
                 f"to a new memtable and a new WAL, {e['new_wal']}"
             )
         if name == "flush.begin":
             return (
-                f"writing {e['entries']} entries ({human_bytes(e['bytes'])} of memtable) "
+                f"writing {n_entries(e['entries'])} ({human_bytes(e['bytes'])} of memtable) "
                 f"logged in {e['wal']} to level 0"
             )
         if name == "file.created":
-            return f"{e['file']}: {e['entries']} entries, {e['size']} bytes ({e['reason']})"
+            return f"{e['file']}: {n_entries(e['entries'])}, {e['size']} bytes ({e['reason']})"
         if name == "flush.end":
             return (
                 f"level 0 gains {', '.join(e['files'])} ({e['bytes']} bytes) in "
@@ -146,8 +158,8 @@ class Tour:
             outs = ", ".join(f"{o['file']} ({o['size']} bytes)" for o in e["outputs"]) or "none"
             return (
                 f"outputs {outs}; read {e['bytes_read']} bytes, wrote {e['bytes_written']}; "
-                f"dropped {e['tombstones_dropped']} tombstone(s) and "
-                f"{e['shadowed_dropped']} shadowed version(s)"
+                f"dropped {plural(e['tombstones_dropped'], 'tombstone')} and "
+                f"{plural(e['shadowed_dropped'], 'shadowed version')}"
             )
         if name == "get":
             return None  # shown as a walk, step by step
@@ -173,7 +185,7 @@ class Tour:
             if lv["files"]:
                 note = (
                     f"keys {show_hex(lv['smallest_key'])} .. {show_hex(lv['largest_key'])}; "
-                    f"{lv['tombstones']} tombstone(s)"
+                    f"{plural(lv['tombstones'], 'tombstone')}"
                 )
             rows.append(
                 [
@@ -187,7 +199,7 @@ class Tour:
         self.out.table(
             ["layer", "files", "entries", "size", ""],
             rows,
-            title="  The layers now (from db.stats()):",
+            title="The layers now (from db.stats()):",
             right=["entries", "size"],
         )
 
@@ -200,9 +212,10 @@ class Tour:
         bloom_skips = sum(1 for st in event["steps"] if st.get("bloom") == "skip")
         verdict = f"{show_bytes(value)!r}" if value is not None else "None (not found)"
         self.say(
-            f"  get({show_bytes(key)!r}) returned {esc(verdict)}: {len(event['steps'])} "
-            f"layer(s) consulted, {event['tables_probed']} table(s) searched, {bloom_skips} "
-            f"skipped by a bloom filter, {event['blocks_read']} block(s) read from disk, "
+            f"  get({show_bytes(key)!r}) returned {esc(verdict)}: "
+            f"{plural(len(event['steps']), 'layer')} consulted, "
+            f"{plural(event['tables_probed'], 'table')} searched, {bloom_skips} skipped by a "
+            f"bloom filter, {plural(event['blocks_read'], 'block')} read from disk, "
             f"{event['blocks_cached']} found in the block cache"
         )
 
@@ -338,9 +351,9 @@ def _tour(t: Tour) -> None:
     t.say(
         f"Compaction read {len([i for e in begins for i in e['inputs']])} tables "
         f"({in_bytes} bytes) and wrote {sum(len(e['outputs']) for e in ends)} "
-        f"({out_bytes} bytes): {in_bytes - out_bytes} bytes reclaimed; {dropped} "
-        f"tombstone(s) and {shadowed} shadowed version(s) dropped, since no older level "
-        "or snapshot could still need them."
+        f"({out_bytes} bytes): {in_bytes - out_bytes} bytes reclaimed; "
+        f"{plural(dropped, 'tombstone')} and {plural(shadowed, 'shadowed version')} "
+        "dropped, since no older level or snapshot could still need them."
     )
     t.say(f"SSTables in the store: {files_before} before, {files_after} after.")
     t.say(f"db.where({show_bytes(DELETED)!r}) now:")
@@ -353,8 +366,8 @@ def _tour(t: Tour) -> None:
     c = s["counters"]
     t.say(
         f"{c['writes']} writes, {c['wal_syncs']} fsyncs, {c['wal_bytes_written']} WAL bytes; "
-        f"{c['flushes']} flushes ({c['flush_bytes_written']} bytes), {c['compactions']} "
-        f"compaction(s) ({c['compaction_bytes_written']} bytes written)."
+        f"{c['flushes']} flushes ({c['flush_bytes_written']} bytes), "
+        f"{plural(c['compactions'], 'compaction')} ({c['compaction_bytes_written']} bytes written)."
     )
     t.say(
         f"Write amplification {s['write_amplification']:.1f}: bytes written to disk per byte "

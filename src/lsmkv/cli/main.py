@@ -26,9 +26,10 @@ from .. import errors
 from ..db import DB
 from ..db import open as open_store
 from ..introspect.dump import dump_sstable
-from ..introspect.stats_text import DEFINITIONS, DERIVED, space_amplification
+from ..introspect.repair import repair as repair_store
+from ..introspect.stats_text import DEFINITIONS, DERIVED
 from ..introspect.verify import verify as verify_store
-from .render import Out, err, esc, human_bytes, show_bytes, show_hex
+from .render import Out, err, esc, human_bytes, plural, show_bytes, show_hex
 from .views import (
     render_explain_get,
     render_explain_scan,
@@ -122,10 +123,18 @@ def get(db: DbArg, key: str, hex_mode: HexOpt = False) -> None:
         value = store.get(k)
     if value is None:
         _fail(1, f"{key}: not found")
-    if hex_mode:
-        print(value.hex())
-    else:
-        sys.stdout.write(value.decode("utf-8", "surrogateescape") + "\n")
+    _write_raw((value.hex().encode() if hex_mode else value) + b"\n")
+
+
+def _write_raw(data: bytes) -> None:
+    """Write bytes as they are (a value need not be valid UTF-8)."""
+    sys.stdout.flush()
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
+
+
+# A terminal shows at most this many pairs as a table; piped output has no limit.
+TTY_SCAN_ROWS = 1000
 
 
 @app.command()
@@ -154,17 +163,29 @@ def scan(
     with _store(db) as store:
         pairs = store.scan(lo, hi, prefix=p, reverse=reverse, limit=limit)
         if out.tty:
-            rows = [[show_bytes(k, hex_mode), show_bytes(v, hex_mode)] for k, v in pairs]
+            rows: list[list[str]] = []
+            for k, v in pairs:
+                if len(rows) == TTY_SCAN_ROWS:
+                    out.table(["key", "value"], rows)
+                    out.print(
+                        f"the first {TTY_SCAN_ROWS} keys; pipe the output (or use --limit) "
+                        "to see them all"
+                    )
+                    return
+                rows.append([show_bytes(k, hex_mode), show_bytes(v, hex_mode)])
             out.table(["key", "value"], rows)
-            out.print(f"{len(rows)} keys")
+            out.print(plural(len(rows), "key"))
             return
+        lines = []
         for k, v in pairs:
             if hex_mode:
-                sys.stdout.write(f"{k.hex()}\t{v.hex()}\n")
+                lines.append(b"%s\t%s\n" % (k.hex().encode(), v.hex().encode()))
             else:
-                ks = k.decode("utf-8", "surrogateescape")
-                vs = v.decode("utf-8", "surrogateescape")
-                sys.stdout.write(f"{ks}\t{vs}\n")
+                lines.append(b"%s\t%s\n" % (k, v))
+            if len(lines) >= 1024:
+                _write_raw(b"".join(lines))
+                lines.clear()
+        _write_raw(b"".join(lines))
 
 
 # -------------------------------------------------------------- introspection
@@ -181,7 +202,7 @@ def where(db: DbArg, key: str, hex_mode: HexOpt = False, as_json: JsonOpt = Fals
     if as_json:
         _print_json(records)
         return
-    render_where(Out(), show_bytes(k, hex_mode), records, hex_mode)
+    render_where(Out(), show_bytes(k, hex_mode), records, hex_mode, replayed=True)
 
 
 @app.command()
@@ -220,7 +241,7 @@ def explain(
     if as_json:
         _print_json(report)
         return
-    render_explain_get(out, show_bytes(k, hex_mode), report, hex_mode)
+    render_explain_get(out, show_bytes(k, hex_mode), report, hex_mode, replayed=True)
 
 
 @app.command()
@@ -265,7 +286,6 @@ def stats(
         if tombstones or (limit and total_tombstones > limit):
             tmap = store.tombstone_map(buckets=buckets, threshold=limit)
     if as_json:
-        figures["space_amplification"] = space_amplification(figures)
         if tmap is not None:
             figures["tombstone_map"] = tmap
         _print_json(figures)
@@ -309,8 +329,8 @@ def compact(
             else:
                 files = len(event["inputs"])
                 status.update(
-                    f"compaction {len(done) + 1}: {files} files of L{event['level']} and "
-                    f"L{event['output_level']} -> L{event['output_level']} ..."
+                    f"compaction {len(done) + 1}: merging {files} files of L{event['level']} "
+                    f"into L{event['output_level']} ..."
                 )
 
     try:
@@ -331,8 +351,9 @@ def compact(
     files_before = sum(int(lv["files"]) for lv in before["levels"])
     files_after = sum(int(lv["files"]) for lv in after["levels"])
     out.print(
-        f"{len(done)} compaction(s): read {human_bytes(read)}, wrote {human_bytes(written)}; "
-        f"dropped {dropped} tombstones and {shadowed} shadowed versions; files "
+        f"{plural(len(done), 'compaction')}: read {human_bytes(read)}, wrote "
+        f"{human_bytes(written)}; dropped {plural(dropped, 'tombstone')} and "
+        f"{plural(shadowed, 'shadowed version')}; files "
         f"{files_before} -> {files_after}"
     )
 
@@ -351,6 +372,8 @@ def verify(db: DbArg, as_json: JsonOpt = False) -> None:
             out.plain(f"problem: {problem}")
         for orphan in report.orphans:
             out.plain(f"orphan (not used by the store): {orphan}")
+        for tail in report.torn_tails:
+            out.plain(f"torn tail (a crash mid-write; open() drops it): {tail}")
         out.print(
             f"checked {report.tables_checked} tables and {report.wals_checked} WALs, "
             f"{human_bytes(report.bytes_checked)}"
@@ -359,6 +382,30 @@ def verify(db: DbArg, as_json: JsonOpt = False) -> None:
         _fail(3, f"{db}: {len(report.problems)} problem(s) found; the store is damaged")
     if not as_json:
         Out().print("ok: every checksum matches")
+
+
+@app.command()
+def repair(db: DbArg, as_json: JsonOpt = False) -> None:
+    """Salvage what is intact of a damaged store into a consistent one (old files are
+    moved to DB/lost/, never deleted); lists what was lost."""
+    if not db.is_dir():
+        _fail(1, f"{db}: no store here")
+    report = repair_store(db)
+    if as_json:
+        _print_json(report.to_dict())
+        return
+    out = Out()
+    for item in report.lost:
+        out.plain(f"lost: {item}")
+    for note in report.notes:
+        out.plain(f"note: {note}")
+    out.print(
+        f"kept {plural(report.entries_salvaged, 'entry', 'entries')} and "
+        f"{plural(report.range_tombstones_salvaged, 'range tombstone')} from "
+        f"{plural(report.tables_read, 'table')} and {plural(report.wals_read, 'WAL')}; "
+        f"moved {plural(len(report.moved), 'old file')} to {db / 'lost'}"
+    )
+    out.print("ok: nothing was lost" if report.complete else "done, with the losses above")
 
 
 @app.command()

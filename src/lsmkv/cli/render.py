@@ -112,6 +112,15 @@ def show_hex(hex_text: str | None, hex_mode: bool = False) -> str:
     return show_bytes(bytes.fromhex(hex_text), hex_mode)
 
 
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """'1 entry', '2 entries': `words` is the plural when it is not `word` + 's'."""
+    return f"{n} {word if n == 1 else (words or word + 's')}"
+
+
+def n_entries(n: int) -> str:
+    return plural(n, "entry", "entries")
+
+
 def human_bytes(n: int | float) -> str:
     """1536 -> '1.5 KiB'; exact below 1 KiB."""
     value = float(n)

@@ -7,22 +7,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..introspect.stats_text import space_amplification
-from .render import Out, esc, human_bytes, show_hex
+from .render import Out, esc, human_bytes, plural, show_hex
 
 # Heat strip shades, lightest to darkest, for tombstone density 0 < d <= 1.
 _SHADES_TTY = "░▒▓█"
 _SHADES_PLAIN = ".:*#"
 
 
-def where_location(r: dict[str, Any]) -> str:
+# A read-only open (what the command line uses to read) replays the WAL into one
+# immutable memtable and never writes: name it for what it is.
+REPLAYED = "WAL replayed in memory"
+
+
+def where_location(r: dict[str, Any], replayed: bool = False) -> str:
     source = r["source"]
     if source == "wal":
         return f"WAL {r['file']} @{r['offset']}"
     if source == "memtable":
         return "memtable"
     if source == "immutable_memtable":
-        return f"immutable memtable {r.get('index', 0)}"
+        return REPLAYED if replayed else f"immutable memtable {r.get('index', 0)}"
     return f"L{r['level']} {r['file']}"
 
 
@@ -48,7 +52,13 @@ def status_text(r: dict[str, Any]) -> str:
     return status
 
 
-def render_where(out: Out, key_text: str, records: list[dict[str, Any]], hex_mode: bool) -> None:
+def render_where(
+    out: Out,
+    key_text: str,
+    records: list[dict[str, Any]],
+    hex_mode: bool,
+    replayed: bool = False,
+) -> None:
     """The table of every version of a key, then what a get returns and what is left."""
     if not records:
         out.print(
@@ -59,7 +69,9 @@ def render_where(out: Out, key_text: str, records: list[dict[str, Any]], hex_mod
     rows = []
     for i, r in enumerate(records, 1):
         kind, value = record_text(r, hex_mode)
-        rows.append([str(i), where_location(r), str(r["seq"]), kind, value, status_text(r)])
+        rows.append(
+            [str(i), where_location(r, replayed), str(r["seq"]), kind, value, status_text(r)]
+        )
     out.table(
         ["#", "where", "seq", "kind", "value", "status"],
         rows,
@@ -72,12 +84,12 @@ def render_where(out: Out, key_text: str, records: list[dict[str, Any]], hex_mod
     elif answer["kind"] == "put":
         out.print(
             f"get returns {esc(show_hex(answer['value'], hex_mode))!r} "
-            f"(seq {answer['seq']}, {where_location(answer)})."
+            f"(seq {answer['seq']}, {where_location(answer, replayed)})."
         )
     else:
         out.print(
             f"get returns nothing: the {answer['kind'].replace('_', ' ')} tombstone at seq "
-            f"{answer['seq']} ({where_location(answer)}) hides every older version."
+            f"{answer['seq']} ({where_location(answer, replayed)}) hides every older version."
         )
     shadowed = [r for r in records if r["status"] == "shadowed"]
     on_disk = [r for r in shadowed if r["source"] == "sstable"]
@@ -85,15 +97,21 @@ def render_where(out: Out, key_text: str, records: list[dict[str, Any]], hex_mod
         files = sorted({r["file"] for r in on_disk})
         where = f" on disk in {', '.join(files)}" if files else " in memory"
         out.print(
-            f"{len(shadowed)} older version(s) still physically present{where}: "
-            "compaction drops them once no snapshot needs them."
+            f"{plural(len(shadowed), 'older version')} still physically present{where}: "
+            f"compaction drops {'it' if len(shadowed) == 1 else 'them'} once no snapshot "
+            "needs it."
         )
 
 
-def walk_step_text(step: dict[str, Any], hex_mode: bool = False) -> tuple[str, str]:
+def walk_step_text(
+    step: dict[str, Any], hex_mode: bool = False, replayed: bool = False
+) -> tuple[str, str]:
     """(layer, what happened) for one step of an explain_get walk."""
     if step["source"] == "memtable":
-        layer = f"{step['name']} ({step['entries']} entries)"
+        name = step["name"]
+        if replayed and name.startswith("immutable"):
+            name = REPLAYED
+        layer = f"{name} ({plural(step['entries'], 'entry', 'entries')})"
     else:
         layer = f"L{step['level']} {step['file']}"
     parts: list[str] = []
@@ -124,10 +142,12 @@ def walk_step_text(step: dict[str, Any], hex_mode: bool = False) -> tuple[str, s
     return layer, "; ".join(parts)
 
 
-def render_explain_get(out: Out, key_text: str, report: dict[str, Any], hex_mode: bool) -> None:
+def render_explain_get(
+    out: Out, key_text: str, report: dict[str, Any], hex_mode: bool, replayed: bool = False
+) -> None:
     rows = []
     for i, step in enumerate(report["steps"], 1):
-        layer, what = walk_step_text(step, hex_mode)
+        layer, what = walk_step_text(step, hex_mode, replayed)
         rows.append([str(i), layer, what])
     out.table(["step", "layer", "what happened"], rows, title=f"get {key_text}", right=["step"])
     if report["found"]:
@@ -213,7 +233,7 @@ def render_stats(out: Out, stats: dict[str, Any], hex_mode: bool = False) -> Non
         f"read amplification {stats['read_amplification']:.2f} tables per get "
         f"({stats['sstables_probed']} probed / {stats['gets']} gets, {stats['bloom_skips']} "
         f"bloom skips); write amplification {stats['write_amplification']:.2f}; space "
-        f"amplification {space_amplification(stats):.2f}"
+        f"amplification {stats['compaction']['space_amplification']:.2f}"
     )
     for name in ("background_error", "write_error"):
         if stats.get(name):

@@ -5,6 +5,7 @@
 MANIFEST-000003   the version-edit log
 CURRENT           names the live manifest (replaced atomically by rename)
 LOCK              held with flock while the store is open for writing
+lost/             the old files lsmkv.repair() replaced (never read by the engine)
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Final
 CURRENT: Final = "CURRENT"
 LOCK: Final = "LOCK"
 TEMP_SUFFIX: Final = ".tmp"
+LOST_DIR: Final = "lost"  # where lsmkv.repair() moves the files it replaced
 
 _PATTERN = re.compile(r"^(?:(\d{6,})\.(log|sst)|MANIFEST-(\d{6,}))$")
 

@@ -7,6 +7,7 @@ import threading
 
 from ..core import filenames
 from ..core.counters import Counters
+from ..errors import DiskError
 from ..sstable.cache import BlockCache
 from ..sstable.reader import TableReader
 from ..storage.fs import FileSystem
@@ -32,7 +33,11 @@ class TableCache:
             reader = self._readers.get(number)
             if reader is None:
                 path = os.path.join(self._dir, filenames.table_name(number))
-                reader = TableReader(self._fs, path, number, self.block_cache, self._counters)
+                try:
+                    reader = TableReader(self._fs, path, number, self.block_cache, self._counters)
+                except OSError as e:
+                    # Readers see lsmkv errors only, never a bare OSError.
+                    raise DiskError.from_os(e, f"opening {path}") from e
                 self._readers[number] = reader
             return reader
 

@@ -23,6 +23,14 @@ DEFINITIONS: dict[str, str] = {
     "levels[].largest_key": "largest key in the level (hex; empty when the level is empty)",
     "levels[].target_bytes": "size at which the level is compacted down (None for L0, "
     "which is compacted by file count)",
+    "levels[].bytes_read": "bytes compactions read from this level",
+    "levels[].bytes_written": "bytes flushes and compactions wrote into this level",
+    "levels[].score": "compaction score: L0 files / level0_compaction_trigger, else bytes / "
+    "target_bytes; 1.0 or more means the level is due (the last level scores 0)",
+    "levels[].probes_per_get": "SSTables of this level searched per get (its share of read "
+    "amplification)",
+    "levels[].sorted_runs": "sorted runs a get may have to consult here: each L0 file is "
+    "one, a deeper non-empty level is one",
     "memtable": "the active memtable, receiving writes",
     "memtable.entries": "entries in the active memtable (puts, deletes, range deletes)",
     "memtable.bytes": "memory charged to the active memtable (keys, values, overhead)",
@@ -63,6 +71,14 @@ DEFINITIONS: dict[str, str] = {
     "counters.compaction_bytes_read": "SSTable bytes read by compactions",
     "counters.compaction_bytes_written": "SSTable bytes written by compactions",
     "counters.compaction_seconds": "wall time spent compacting, in seconds",
+    "counters.flush_seconds": "wall time spent flushing, in seconds",
+    "counters.trivial_moves": "files moved down a level without being rewritten",
+    "counters.compactions_by_reason": "compactions run, per reason (manual, level0, size, "
+    "deletions, ...)",
+    "counters.scan_hints": "scans that stepped over more than scan_tombstone_hint tombstones "
+    "and reported their key range to compaction",
+    "counters.stall_slowdowns": "writes delayed by the 1 ms slowdown",
+    "counters.stall_stops": "times writers stopped until flush or compaction caught up",
     "counters.stall_count": "writes that were delayed or stopped to let background work catch up",
     "counters.stall_seconds": "time writes spent delayed or stopped, in seconds",
     "counters.per_level_bytes_read": "compaction bytes read from each level",
@@ -79,24 +95,46 @@ DEFINITIONS: dict[str, str] = {
     "read_amplification": "SSTables searched per point lookup (sstables_probed / gets)",
     "write_amplification": "bytes written to disk (WAL + flush + compaction) per byte of "
     "keys and values written by the user",
+    "compaction": "compaction accounting (docs/compaction.md)",
+    "compaction.count": "compactions run (same as counters.compactions)",
+    "compaction.by_reason": "compactions run, per reason",
+    "compaction.trivial_moves": "files moved down a level without being rewritten",
+    "compaction.seconds": "wall time spent compacting, in seconds",
+    "compaction.flush_seconds": "wall time spent flushing, in seconds",
+    "compaction.bytes_read": "SSTable bytes read by compactions",
+    "compaction.bytes_written": "SSTable bytes written by compactions",
+    "compaction.flush_bytes_written": "SSTable bytes written by flushes",
+    "compaction.table_write_amplification": "SSTable bytes written (flush + compaction) per "
+    "byte of keys and values written by the user (the WAL left out)",
+    "compaction.compaction_write_amplification": "SSTable bytes written (flush + "
+    "compaction) per byte flushed: compaction's own multiplier",
+    "compaction.sst_bytes": "bytes of all live SSTables",
+    "compaction.live_bytes_estimate": "estimated bytes the live data would take after a "
+    "full compaction (the deepest table of each key range)",
+    "compaction.space_amplification": "sst_bytes / live_bytes_estimate: disk used per byte "
+    "of live data",
+    "compaction.pending_bytes": "bytes compaction must still read before every level is "
+    "within its target",
+    "compaction.scan_hints": "scans that reported a tombstone-heavy key range to compaction",
+    "compaction.dtc_exhausted_files": "tombstone-dense bottom files deletion-triggered "
+    "compaction already rewrote and leaves alone until a snapshot is released",
+    "stalls": "write stalls: writes slowed or stopped so background work can catch up",
+    "stalls.count": "writes that were delayed or stopped (same as counters.stall_count)",
+    "stalls.slowdowns": "writes delayed by the 1 ms slowdown",
+    "stalls.stops": "times writers stopped until flush or compaction caught up",
+    "stalls.seconds": "time writes spent delayed or stopped, in seconds",
+    "stalls.condition": "the write condition now: none, slowdown or stop",
+    "stalls.pending_compaction_bytes": "compaction debt now (same as "
+    "compaction.pending_bytes); large values slow and then stop writes",
     "background_error": "message of a failed background flush or compaction, or None",
     "write_error": "message of a failed WAL write or fsync, or None (writes refused)",
 }
 
 # Figures the command line derives from stats() (not keys of the dict).
 DERIVED: dict[str, str] = {
-    "space_amplification": "bytes of all SSTables per byte of the deepest non-empty "
-    "level (RocksDB's estimate: 1.0 when all data sits in one level)",
     "tombstone_density": "point tombstones per entry in a level or key range "
     "(`stats --tombstones` draws it by key range)",
 }
-
-
-def space_amplification(stats: dict[str, Any]) -> float:
-    """Bytes of all levels per byte of the deepest non-empty level (0.0 if empty)."""
-    sizes = [int(level["bytes"]) for level in stats["levels"]]
-    deepest = next((b for b in reversed(sizes) if b), 0)
-    return sum(sizes) / deepest if deepest else 0.0
 
 
 def stat_paths(stats: dict[str, Any]) -> list[str]:

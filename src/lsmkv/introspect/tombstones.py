@@ -23,7 +23,8 @@ from typing import Any
 
 from ..core.keys import KIND_DELETE
 from ..engine.state import SuperVersion
-from ..engine.tables import TableCache
+from ..storage.fs import FileSystem
+from .where import private_reader
 
 REMEDY = (
     "bound scans so they start past the dead range; delete whole ranges with "
@@ -33,12 +34,14 @@ REMEDY = (
 
 
 def tombstone_map(
-    sv: SuperVersion, tables: TableCache, *, buckets: int = 32, threshold: int = 1000
+    sv: SuperVersion, fs: FileSystem, path: str, *, buckets: int = 32, threshold: int = 1000
 ) -> dict[str, Any]:
     """Tombstone density by key range and layer (see the module doc).
 
     Cost: reads every entry of every live table and memtable once (keys only are kept),
-    so O(entries) time and memory: a tool for inspection, not for a hot path.
+    so O(entries) time and memory: a tool for inspection, not for a hot path. Tables
+    are read outside the block cache, so the map neither evicts the blocks gets are
+    using nor changes the counters of stats().
     """
     if buckets < 1:
         raise ValueError(f"buckets must be >= 1, got {buckets}")
@@ -54,9 +57,12 @@ def tombstone_map(
         keys: list[tuple[bytes, bool]] = []
         ranges = 0
         for f in files:
-            reader = tables.get(f.number)
-            keys.extend((e[0], e[2] == KIND_DELETE) for e in reader.iter_entries())
-            ranges += len(reader.range_tombstones())
+            reader = private_reader(fs, path, f.number)
+            try:
+                keys.extend((e[0], e[2] == KIND_DELETE) for e in reader.iter_entries())
+                ranges += len(reader.range_tombstones())
+            finally:
+                reader.close()
         layers.append((f"L{level}", keys, ranges))
     distinct = sorted({k for _, keys, _ in layers for k, _ in keys})
     n = len(distinct)

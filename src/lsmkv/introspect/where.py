@@ -17,11 +17,14 @@ import os
 from typing import Any
 
 from ..core import filenames
+from ..core.counters import Counters
 from ..core.keys import KIND_DELETE, KIND_NAMES, KIND_PUT, KIND_RANGE_DELETE, Entry
 from ..engine.read import walk
 from ..engine.state import SuperVersion
 from ..engine.tables import TableCache
 from ..errors import CorruptionError
+from ..sstable.cache import BlockCache
+from ..sstable.reader import TableReader
 from ..storage.fs import FileSystem
 from ..wal.replay import read_wal
 
@@ -32,7 +35,6 @@ _SOURCE_RANK = {"memtable": 0, "immutable_memtable": 1, "wal": 2, "sstable": 3}
 
 def where(
     sv: SuperVersion,
-    tables: TableCache,
     fs: FileSystem,
     path: str,
     log_number: int,
@@ -42,8 +44,11 @@ def where(
     """Every record of `key` present in the store, newest first (see the module doc).
 
     Cost: reads every live WAL file in full, one dict lookup per memtable and, for
-    each live SSTable whose key range holds the key, one bisect and the data blocks
-    holding the key's versions (no bloom filter: it would hide nothing but cost).
+    each live SSTable whose key range holds the key, an open of the table and the data
+    blocks holding the key's versions (no bloom filter: it would hide nothing but cost),
+    then the walk of a get. Tables are read through a table cache of its own, so the
+    store's block cache and the counters of stats() are untouched: looking does not
+    change what it looks at.
     """
     records: list[dict[str, Any]] = []
     records.extend(_from_wals(fs, path, log_number, key))
@@ -57,24 +62,49 @@ def where(
         for start, end, seq in mem.range_tombstones:
             if start <= key < end:
                 records.append({"source": source, **extra, **_range(start, end, seq)})
-    for level, meta in sv.version.files():
-        if not meta.smallest <= key <= meta.largest:
-            continue
-        reader = tables.get(meta.number)
-        name = filenames.table_name(meta.number)
-        for entry in reader.iter_entries(key, key + b"\x00"):
-            records.append({"source": "sstable", "level": level, "file": name, **_entry(entry)})
-        span = reader.fragments.span_at(key) if reader.fragments else -1
-        if span >= 0:
-            start, end = reader.fragments.starts[span], reader.fragments.ends[span]
-            for seq in reader.fragments.seqs[span]:
-                records.append(
-                    {"source": "sstable", "level": level, "file": name, **_range(start, end, seq)}
-                )
-    records.sort(key=lambda r: (-r["seq"], _SOURCE_RANK[r["source"]]))
-    answer, _report = walk(sv, key, read_seq, tables)
+    # `sv` names every table read below, so compaction cannot delete one meanwhile.
+    tables = TableCache(fs, path, BlockCache(_PRIVATE_CACHE_BYTES), Counters())
+    try:
+        for level, meta in sv.version.files():
+            if not meta.smallest <= key <= meta.largest:
+                continue
+            name = filenames.table_name(meta.number)
+            reader = tables.get(meta.number)
+            for entry in reader.iter_entries(key, key + b"\x00"):
+                records.append({"source": "sstable", "level": level, "file": name, **_entry(entry)})
+            fragments = reader.fragments
+            span = fragments.span_at(key) if fragments else -1
+            if span >= 0:
+                start, end = fragments.starts[span], fragments.ends[span]
+                for seq in fragments.seqs[span]:
+                    records.append(
+                        {
+                            "source": "sstable",
+                            "level": level,
+                            "file": name,
+                            **_range(start, end, seq),
+                        }
+                    )
+        records.sort(key=lambda r: (-r["seq"], _SOURCE_RANK[r["source"]]))
+        answer, _report = walk(sv, key, read_seq, tables)
+    finally:
+        tables.close()
     _mark(records, answer, read_seq)
     return records
+
+
+# Enough for the few blocks one key's versions span.
+_PRIVATE_CACHE_BYTES = 1 << 20
+
+
+def private_reader(fs: FileSystem, path: str, number: int) -> TableReader:
+    """A reader of table `number` outside the store's table cache and block cache.
+
+    The caller holds a Version naming the table, so compaction cannot delete it
+    meanwhile. Cost: one open and the table's meta blocks (footer, index, filter).
+    """
+    name = os.path.join(path, filenames.table_name(number))
+    return TableReader(fs, name, number, BlockCache(1), Counters())
 
 
 def _from_wals(fs: FileSystem, path: str, log_number: int, key: bytes) -> list[dict[str, Any]]:

@@ -71,6 +71,10 @@ class VersionEdit:
     removed: list[tuple[int, int]] = field(default_factory=list)  # (level, number)
     compact_pointers: list[tuple[int, bytes]] = field(default_factory=list)
     snapshot: bool = False  # this record lists every live file (first record of a manifest)
+    # (wal number, size) of WALs a clean close sealed: recovery then knows each one's
+    # exact length, so a WAL cut short, extended or deleted is corruption, not a torn
+    # tail (the idea of RocksDB's track_and_verify_wals_in_manifest).
+    sealed_wals: list[tuple[int, int]] = field(default_factory=list)
 
     def encode(self) -> bytes:
         data: dict[str, Any] = {}
@@ -86,6 +90,8 @@ class VersionEdit:
             data["remove"] = [[lvl, num] for lvl, num in self.removed]
         if self.compact_pointers:
             data["compact_pointers"] = [[lvl, key.hex()] for lvl, key in self.compact_pointers]
+        if self.sealed_wals:
+            data["sealed_wals"] = [[num, size] for num, size in self.sealed_wals]
         return json.dumps(data, separators=(",", ":"), sort_keys=True).encode()
 
     @staticmethod
@@ -104,4 +110,6 @@ class VersionEdit:
             edit.removed.append((int(lvl), int(num)))
         for lvl, key in raw.get("compact_pointers", []):
             edit.compact_pointers.append((int(lvl), bytes.fromhex(key)))
+        for num, size in raw.get("sealed_wals", []):
+            edit.sealed_wals.append((int(num), int(size)))
         return edit

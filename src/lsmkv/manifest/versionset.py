@@ -40,6 +40,7 @@ class VersionSet:
         self.log_number = 0  # WALs below this number are flushed and may be deleted
         self.last_seq = 0  # the last sequence number made durable in an SSTable
         self.compact_pointers: dict[int, bytes] = {}
+        self.sealed_wals: dict[int, int] = {}  # WAL number -> size at a clean close
         self.manifest_number = 0
         self._manifest: RecordWriter | None = None
         # Writers allocate WAL numbers while the background thread allocates table
@@ -87,6 +88,8 @@ class VersionSet:
             raise CorruptionError("manifest holds no intact record", manifest_path, 0)
         version = Version.empty(self.num_levels)
         for offset, payload in result.records:
+            if not payload:
+                continue  # a seal (record.py): it only vouches for the records before it
             try:
                 edit = VersionEdit.decode(payload)
             except (ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
@@ -109,6 +112,11 @@ class VersionSet:
             self.last_seq = max(self.last_seq, edit.last_seq)
         for level, key in edit.compact_pointers:
             self.compact_pointers[level] = key
+        for number, size in edit.sealed_wals:
+            self.sealed_wals[number] = size
+        if edit.log_number is not None:
+            for number in [n for n in self.sealed_wals if n < edit.log_number]:
+                del self.sealed_wals[number]  # flushed: its WAL is obsolete
         for _level, meta in edit.added:
             self.mark_file_number_used(meta.number)
         return version.apply(edit)
@@ -122,6 +130,7 @@ class VersionSet:
             last_seq=self.last_seq,
             added=list(self.current.files()),
             compact_pointers=sorted(self.compact_pointers.items()),
+            sealed_wals=sorted(self.sealed_wals.items()),
         )
 
     def install_new_manifest(self) -> list[str]:
@@ -134,7 +143,7 @@ class VersionSet:
         writer = RecordWriter(self._fs.create(self._path(name)))
         try:
             writer.append(self.snapshot_edit().encode())
-            writer.sync()
+            writer.seal()
         except BaseException:
             writer.close()
             raise
@@ -169,16 +178,32 @@ class VersionSet:
         obsolete: list[str] = []
         if self._manifest is None or self._manifest.offset > MANIFEST_ROLL_BYTES:
             # The snapshot written by install_new_manifest must include this edit.
-            saved = (self.current, self.log_number, self.last_seq, dict(self.compact_pointers))
+            saved = (
+                self.current,
+                self.log_number,
+                self.last_seq,
+                dict(self.compact_pointers),
+                dict(self.sealed_wals),
+            )
             self.current = self._absorb(self.current, edit)
             try:
                 obsolete = self.install_new_manifest()
             except BaseException:
-                self.current, self.log_number, self.last_seq, self.compact_pointers = saved
+                (
+                    self.current,
+                    self.log_number,
+                    self.last_seq,
+                    self.compact_pointers,
+                    self.sealed_wals,
+                ) = saved
                 raise
             return obsolete
         self._manifest.append(edit.encode())
-        self._manifest.sync()
+        # Sealed, not just synced: the engine acts on an edit (deletes the WAL it
+        # flushed, the inputs it compacted) only once a later record vouches for it, so
+        # damage to an edit that was acted upon is always corruption, never a "torn tail"
+        # silently dropped with the files it named. Costs one more small fsync per edit.
+        self._manifest.seal()
         self.current = self._absorb(self.current, edit)
         assert self.current.file_numbers() == new_version.file_numbers()
         return obsolete

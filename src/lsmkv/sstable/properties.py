@@ -32,6 +32,10 @@ class TableProperties:
     deletion_window: int = 0
     max_deletes_in_window: int = 0
     created_by: str = "lsmkv"
+    # The table's own file number (0: unknown, tables written before it was recorded).
+    # A reader checks it against the name it opened, so a misplaced, copied or swapped
+    # table file is CorruptionError instead of another table's data served silently.
+    file_number: int = 0
 
     def encode(self) -> bytes:
         data = asdict(self)

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 from ..core.counters import Counters
 from ..core.keys import KIND_RANGE_DELETE, Entry
-from ..errors import CorruptionError
+from ..errors import CorruptionError, DiskError
 from ..rangedel import EMPTY, Fragments, RangeTombstone
 from ..storage.fs import FileSystem
 from .block import Block, decode_block
@@ -75,6 +75,13 @@ class TableReader:
                 self.fragments = Fragments(tombs)
         except (ValueError, KeyError, TypeError, struct.error, UnicodeDecodeError) as e:
             raise CorruptionError(f"meta block does not parse ({e})", path, 0) from None
+        if self.number and self.props.file_number and self.props.file_number != self.number:
+            raise CorruptionError(
+                f"the file holds table {self.props.file_number}, not table {self.number} "
+                "(a misplaced or swapped file)",
+                path,
+                footer.properties_block.offset,
+            )
         # The index: the last user key of each data block, and where the block is.
         self.index_keys: list[bytes] = index.keys()
         self.handles: list[BlockHandle] = [
@@ -93,13 +100,28 @@ class TableReader:
             self._counters.block_cache_hits += 1
             return block
         self._counters.block_reads += 1
-        payload = read_block(self._file, self.path, handle)
+        try:
+            payload = read_block(self._file, self.path, handle)
+        except OSError as e:
+            # Readers see lsmkv errors only, never a bare OSError.
+            raise DiskError.from_os(e, f"reading {self.path} at offset {handle.offset}") from e
         try:
             block = decode_block(payload)
         except (ValueError, struct.error):
             raise CorruptionError("data block does not parse", self.path, handle.offset) from None
         self._cache.put(ckey, block)
         return block
+
+    def read_data_block(self, i: int) -> Block:
+        """Data block i read from disk and verified, bypassing the cache (repair, checks).
+
+        Raises CorruptionError (file and offset) if it is damaged."""
+        handle = self.handles[i]
+        payload = read_block(self._file, self.path, handle)
+        try:
+            return decode_block(payload)
+        except (ValueError, struct.error):
+            raise CorruptionError("data block does not parse", self.path, handle.offset) from None
 
     def block_cached(self, i: int) -> bool:
         return self._cache.get((self.number, self.handles[i].offset)) is not None

@@ -67,7 +67,9 @@ class TableWriter:
         # Positions of recent point deletes, to find the densest window (module docs).
         self._recent_deletes: collections.deque[int] = collections.deque()
         self.props = TableProperties(
-            compression=settings.compression, deletion_window=settings.deletion_window
+            compression=settings.compression,
+            deletion_window=settings.deletion_window,
+            file_number=number,
         )
 
     # ---------------------------------------------------------------- adding

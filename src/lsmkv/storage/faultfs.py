@@ -33,6 +33,9 @@ and directories), rename, remove, mkdir, listdir.
     >>> db.put(b"k", b"v", sync=False)
     >>> fs.power_loss()            # the unsynced put is gone; db is dead
     >>> db = lsmkv.open("/db", fs=fs)
+    >>> print(db.get(b"k"))
+    None
+    >>> db.close()
 """
 
 from __future__ import annotations
@@ -144,6 +147,8 @@ class FaultFS(FileSystem):
         # Called as hook(op, path) before every operation (mutex held): a test can take
         # a crash_image() at exactly that instant, or cut the power there.
         self.hook: Callable[[str, str], None] | None = None
+        # Called as on_fault(op, errno, path) just before an injected error is raised.
+        self.on_fault: Callable[[str, int, str], None] | None = None
         self.faults = 0
         self.power_losses = 0
 
@@ -162,6 +167,8 @@ class FaultFS(FileSystem):
         `times`: how many operations fail from then on (None: all, until `clear()`),
         `match`: only operations on paths containing this text count.
 
+        >>> import errno
+        >>> fs = FaultFS(MemFS())
         >>> fs.inject("write", errno.ENOSPC, after=3)   # the 4th write from now fails
         """
         if op not in OPERATIONS:
@@ -198,6 +205,8 @@ class FaultFS(FileSystem):
                 if rule.times <= 0:
                     self._rules.remove(rule)
             self.faults += 1
+            if self.on_fault is not None:
+                self.on_fault(op, rule.errno, path)
             raise _oserror(rule.errno, path, "injected")
 
     def _journal(self, path: str, event: tuple[object, ...]) -> None:

@@ -82,7 +82,11 @@ class _MemLock(FileLock):
 class MemFS(FileSystem):
     """An in-memory file system. Thread-safe; every operation costs a dict access.
 
-    >>> fs = MemFS(); db = lsmkv.open("/db", fs=fs)
+    >>> fs = MemFS()
+    >>> with lsmkv.open("/db", fs=fs) as db:
+    ...     db.put(b"k", b"v")
+    >>> fs.listdir("/db")
+    ['000002.log', 'CURRENT', 'LOCK', 'MANIFEST-000001']
     """
 
     def __init__(self) -> None:

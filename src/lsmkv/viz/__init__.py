@@ -1,6 +1,7 @@
 """`lsmkv viz`: a browser page that replays the real engine, step by step.
 
     lsmkv viz [--scenario NAME | --trace FILE] [--out page.html] [--serve] [--port N]
+              [--save-trace FILE]
 
 Records a scenario (scenarios.py) through the engine's trace, or reads a recorded trace
 (JSON Lines, one event per line, or one JSON array), derives the state of every layer
@@ -60,6 +61,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--out", metavar="PAGE", help="where to write the page (default: lsmkv-viz.html)"
     )
+    p.add_argument(
+        "--save-trace",
+        metavar="FILE",
+        help="also write the recorded events as JSON Lines (replay later with --trace)",
+    )
     p.add_argument("--serve", action="store_true", help="serve the page on 127.0.0.1")
     p.add_argument("--port", type=int, default=0, help="port for --serve (default: any free)")
     return p
@@ -107,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
         recording = record(name)
         events, title = recording.events, recording.title
         source = f"scenario {name!r}"
+        if args.save_trace:
+            with open(args.save_trace, "w", encoding="utf-8") as f:
+                f.writelines(json.dumps(e, separators=(",", ":")) + "\n" for e in events)
     page = render(events, title, source)
     out = args.out or (None if args.serve else "lsmkv-viz.html")
     if out:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # Drawing limits: above these a layer is shown as counts instead of boxes.
-MAX_DRAWN_ENTRIES = 24  # memtable / immutable memtable entries, WAL records
+MAX_DRAWN_ENTRIES = 16  # memtable / immutable memtable entries, WAL records
 MAX_DRAWN_TABLES = 12  # tables per level
 MAX_DRAWN_KEYS = 32  # keys drawn inside one table
 
@@ -128,8 +128,10 @@ class Replay:
             "tombstones_dropped": 0,
         }
         self.hl: set[str] = set()  # ids highlighted in the current frame
+        self.dropped: list[dict[str, Any]] | None = None  # what the last compaction dropped
         self.dirty: set[str] = set()  # parts of the state changed since the last frame
         self._last: dict[str, Any] = {}
+        self._ranges: list[tuple[str, str, int]] = []  # memtables' range tombstones
         # seq -> memtable.insert event, so a WAL record can be labelled before its insert.
         self.inserts: dict[int, dict[str, Any]] = {
             e["seq"]: e for e in events if e.get("event") == "memtable.insert"
@@ -165,6 +167,8 @@ class Replay:
         if len(ops) == 1:
             kind = KIND_BY_CODE.get(ops[0]["kind"], "?")
             label = f"{'del' if kind != 'put' else 'put'} {show(ops[0]['key'], 12)}"
+            if kind == "range_delete":
+                label += f"…{show(ops[0].get('value'), 12)}"
             what = f"{_verb(kind)} {quote(ops[0]['key'])}"
         else:
             kind = "batch"
@@ -397,9 +401,11 @@ class Replay:
             if file in self.old_wals:
                 self.old_wals.remove(file)
             why = "every record in it is now in an SSTable"
-        else:
+        elif file.endswith(".sst"):
             self._remove(file)
             why = "no version of the store and no reader needs it any more"
+        else:
+            why = "a newer manifest has replaced it"
         self._frame(i, "file", f"{file} is deleted from disk: {why}.")
 
     # --------------------------------------------------------------- compaction
@@ -435,8 +441,7 @@ class Replay:
 
     def _on_compaction_end(self, i: int, e: dict[str, Any]) -> None:
         begin = self.compaction or {}
-        for inp in begin.get("inputs", []):
-            self._remove(str(inp["file"]))
+        removed = [self._remove(str(inp["file"])) for inp in begin.get("inputs", [])]
         out_level = int(e.get("output_level", begin.get("output_level", 1)))
         outputs = e.get("outputs", [])
         for out in outputs:
@@ -452,6 +457,7 @@ class Replay:
                 self._place(t)
             t.state = ""
             self.hl.add(f"sst:{t.file}")
+        self._note_dropped(removed, [self._find(str(o["file"])) for o in outputs])
         dropped = int(e.get("tombstones_dropped", 0)) + int(e.get("range_tombstones_dropped", 0))
         shadowed = int(e.get("shadowed_dropped", 0)) + int(e.get("range_covered_dropped", 0))
         self.counters["compactions"] += 1
@@ -465,6 +471,25 @@ class Replay:
             f"{_n(dropped, 'tombstone')} and {_n(shadowed, 'shadowed version')} are gone "
             "for good.",
         )
+
+    def _note_dropped(self, inputs: list[_Table | None], outputs: list[_Table | None]) -> None:
+        """The entries a compaction dropped, when every input and output listed its keys."""
+        tables = [*inputs, *outputs]
+        if not tables or any(t is None or t.keys is None for t in tables):
+            return
+        kept = {(k["key"], k["seq"]) for t in outputs if t is not None for k in t.keys or ()}
+        gone = [
+            k
+            for t in inputs
+            if t is not None
+            for k in t.keys or ()
+            if (k["key"], k["seq"]) not in kept
+        ]
+        gone.sort(key=lambda k: (bytes.fromhex(str(k["key"])), -int(k["seq"])))
+        self.dropped = [
+            {"key": show(str(k["key"]), 14), "seq": int(k["seq"]), "kind": str(k["kind"])}
+            for k in gone[:MAX_DRAWN_KEYS]
+        ]
 
     # -------------------------------------------------------------------- reads
     def _on_get(self, i: int, e: dict[str, Any]) -> None:
@@ -599,6 +624,13 @@ class Replay:
         self._frame(i, "stall", f"Writes resume after a stall of {e.get('seconds')} s.")
 
     def _on_recovery_wal_replayed(self, i: int, e: dict[str, Any]) -> None:
+        # The store was (re)opened: memory from before is gone; what the WAL held is
+        # replayed and written to a level-0 table (the `file.created` that follows).
+        self.mem, self.imms = _Mem(wal=None), []
+        if self.wal_file is not None and self.wal_file not in self.old_wals:
+            self.old_wals.append(self.wal_file)
+        self.wal_file, self.wal_records, self.wal_bytes, self.wal_durable = None, [], 0, 0
+        self._touch("mem", "imms", "wal")
         self._frame(
             i,
             "recovery",
@@ -619,13 +651,15 @@ class Replay:
         name = "start" if index < 0 else str(self.events[index].get("event"))
         if name != "get" and category != "read":
             self.read = None
+        state = self._state()
+        self.dropped = None  # shown in the compaction's last frame only
         self.frames.append(
             {
                 "event": index,
                 "name": name,
                 "category": category,
                 "caption": caption,
-                "state": self._state(),
+                "state": state,
             }
         )
 
@@ -652,6 +686,7 @@ class Replay:
             if "levels" in dirty or (layers and keys_drawn) or not last
             else last["levels"],
             "read": json.loads(json.dumps(self.read)) if self.read is not None else None,
+            "dropped": self.dropped,
             "hl": sorted(self.hl),
             "totals": {
                 **self.counters,
@@ -667,9 +702,22 @@ class Replay:
         self._last = state
         return state
 
+    def _shadowed(self, newest: dict[str, int], key: str, seq: int) -> bool:
+        """Whether a newer version, or a newer range tombstone in a memtable, hides
+        `key`@`seq` (hex keys compare like the bytes they encode)."""
+        if newest.get(key, seq) > seq:
+            return True
+        return any(lo <= key < hi and seq < rseq for lo, hi, rseq in self._ranges)
+
     def _newest_versions(self) -> dict[str, int]:
         """The newest seq of every key this replay can see, to mark older ones shadowed."""
         newest: dict[str, int] = {}
+        self._ranges = [
+            (x.key, x.value or "", x.seq)
+            for mem in (self.mem, *self.imms)
+            for x in mem.entries
+            if x.kind == "range_delete"
+        ]
 
         def see(key: str, seq: int) -> None:
             if newest.get(key, -1) < seq:
@@ -719,7 +767,7 @@ class Replay:
                     "seq": x.seq,
                     "kind": x.kind,
                     "value": show(x.value, 10) if x.value is not None else None,
-                    "shadowed": newest.get(x.key, x.seq) > x.seq,
+                    "shadowed": self._shadowed(newest, x.key, x.seq),
                     "id": f"mem:{x.key}:{x.seq}",
                 }
                 for x in ordered
@@ -761,7 +809,7 @@ class Replay:
                     "key": show(str(k["key"]), 14),
                     "seq": int(k["seq"]),
                     "kind": str(k["kind"]),
-                    "shadowed": newest.get(str(k["key"]), int(k["seq"])) > int(k["seq"]),
+                    "shadowed": self._shadowed(newest, str(k["key"]), int(k["seq"])),
                 }
                 for k in t.keys
             ]

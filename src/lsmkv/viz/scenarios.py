@@ -33,6 +33,7 @@ class Recording:
     title: str
     events: list[dict[str, Any]] = field(default_factory=list)
     stats: dict[str, Any] = field(default_factory=dict)
+    stats_at: int = 0  # how many events were recorded when `stats` was taken
 
     def engine_events(self) -> list[dict[str, Any]]:
         """The events the engine emitted (the scenario's call markers left out)."""
@@ -149,7 +150,7 @@ SCENARIOS: dict[str, Scenario] = {
             "memtable_bytes": 24 * 1024,
             "level0_compaction_trigger": 4,
             "level1_bytes": 16 * 1024,
-            "target_file_bytes": 8 * 1024,
+            "target_file_bytes": 2 * 1024,
         },
     ),
 }
@@ -163,8 +164,11 @@ def record(name: str) -> Recording:
     """
     scenario = SCENARIOS[name]
     rec = Recording(name=name, title=scenario.title)
-    with tempfile.TemporaryDirectory(prefix="lsmkv-viz-") as path:
-        with lsmkv.open(path, trace=rec.events.append, **scenario.options) as db:
-            scenario.run(_Traced(db, rec.events))
-            rec.stats = db.stats()
+    with (
+        tempfile.TemporaryDirectory(prefix="lsmkv-viz-") as path,
+        lsmkv.open(path, trace=rec.events.append, **scenario.options) as db,
+    ):
+        scenario.run(_Traced(db, rec.events))
+        rec.stats_at = len(rec.events)
+        rec.stats = db.stats()
     return rec

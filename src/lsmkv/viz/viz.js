@@ -12,7 +12,7 @@
   const plural = (n, one, many) => `${n} ${n === 1 ? one : many || one + "s"}`;
   const VERDICT_TEXT = {
     range: "outside key range", bloom: "bloom: no", found: "found", deleted: "deleted",
-    absent: "probed, absent", false_positive: "bloom false positive",
+    absent: "not here", false_positive: "bloom false positive",
   };
 
   let frames = [];
@@ -139,7 +139,8 @@
       read.steps.forEach((s) => { verdicts[s.target] = s.verdict; });
       if (!read.done && read.steps.length) currentTarget = read.steps[read.steps.length - 1].target;
     }
-    $("level-list").innerHTML = levels.slice(0, deepest + 1).map((l, n) => {
+    const list = $("level-list");
+    list.innerHTML = levels.slice(0, deepest + 1).map((l, n) => {
       const sum = `<span class="lsum">${plural(l.files, "table")}, ${plural(l.entries, "entry", "entries")}, ` +
         `${plural(l.tombstones, "tombstone")}</span>`;
       let body;
@@ -156,6 +157,14 @@
       return `<div class="level" id="level-${n}" data-level="${n}" data-files="${l.files}" data-tombstones="${l.tombstones}">` +
         `<h3>Level ${n} ${sum}</h3>${body}</div>`;
     }).join("");
+  }
+
+  function renderDropped(dropped) {
+    const box = $("dropped");
+    box.hidden = !dropped;
+    box.innerHTML = dropped
+      ? `<h3>Gone for good in this compaction</h3><ul class="entries">${dropped.map((k) => chip(k)).join("")}</ul>`
+      : "";
   }
 
   function renderRead(read) {
@@ -205,6 +214,7 @@
     renderMem(s.mem, hl, s.read);
     renderImms(s.imms, hl, s.read);
     renderLevels(s.levels, hl, s.read);
+    renderDropped(s.dropped);
     renderRead(s.read);
     renderTotals(s.totals);
     $("step-index").textContent = String(index);
@@ -263,6 +273,8 @@
     btn.setAttribute("aria-label", on ? "Pause" : "Play");
     btn.innerHTML = on ? "\u23F8\uFE0E Pause" : "\u25B6\uFE0E Play";
     document.body.dataset.playing = on ? "true" : "false";
+    // While playing, a screen reader would be flooded: it reads the caption when paused.
+    $("caption").setAttribute("aria-live", on ? "off" : "polite");
     if (on) tick();
   }
   function tick() {

@@ -6,10 +6,13 @@ what to do with them. See docs/format/wal.md for the rules.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ..batch import Op, decode_payload
+from ..core import filenames
+from ..errors import CorruptionError
 from ..record import ReadResult, read_records
 from ..storage.fs import FileSystem
 
@@ -31,6 +34,8 @@ def read_wal(fs: FileSystem, path: str, *, fully_synced: bool, mode: str) -> Wal
     result = read_records(data, path, fully_synced=fully_synced, mode=mode)
     batches = []
     for offset, payload in result.records:
+        if not payload:
+            continue  # a seal (record.py): it only vouches for the records before it
         seq, ops = decode_payload(payload, path, offset)
         batches.append((offset, seq, ops))
     return WalContents(path, batches, result)
@@ -41,3 +46,27 @@ def iter_ops(contents: WalContents) -> Iterator[tuple[int, int, bytes, bytes]]:
     for _offset, seq, ops in contents.batches:
         for i, (kind, key, value) in enumerate(ops):
             yield seq + i, kind, key, value
+
+
+def check_sealed_wals(
+    sealed: dict[int, int], logs: list[int], dirname: str, fs: FileSystem, mode: str
+) -> None:
+    """Every WAL a clean close sealed (manifest `sealed_wals`) is there at its exact size.
+
+    Skipped in the salvage modes (`point_in_time`, `skip_any_corrupted`), which take
+    what is there. Raises:
+        CorruptionError: a sealed WAL is missing, shorter or longer (file named).
+    """
+    if mode not in ("strict", "absolute_consistency"):
+        return
+    for number, size in sorted(sealed.items()):
+        path = os.path.join(dirname, filenames.wal_name(number))
+        if number not in logs:
+            raise CorruptionError(f"sealed WAL of {size} bytes is missing", path)
+        actual = fs.size(path)
+        if actual != size:
+            raise CorruptionError(
+                f"sealed at {size} bytes by the last clean close, but now {actual} bytes",
+                path,
+                min(size, actual),
+            )
