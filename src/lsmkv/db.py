@@ -941,44 +941,66 @@ class DB:
         end: bytes | None,
         reverse: bool,
     ) -> tuple[list[Iterator[Any]], Fragments]:
-        sources: list[Iterator[Any]] = []
-        frags: list[Fragments] = []
         if start is not None and end is not None and start >= end:
             return [], Fragments(())
-        for mem in (sv.mem, *sv.imms):
-            if mem.entry_count:  # an empty memtable would only add a merge input
-                sources.append(mem.iter_latest(read_seq, start, end, reverse))
-            if mem.range_tombstones:
-                frags.append(mem.fragments)
         version = sv.version
+        tables = self._tables
         hi = end  # inclusive bound for the overlap test is fine: over-approximates
-        for level, files in enumerate(version.levels):
-            chosen = version.overlapping(level, start, hi) if files else []
-            if not chosen:
+        mems = (sv.mem, *sv.imms)
+        chosen = [
+            version.overlapping(level, start, hi) if files else []
+            for level, files in enumerate(version.levels)
+        ]
+        # Range tombstones first: they decide which parts of the range each source may
+        # skip. A deeper level's tables are otherwise opened lazily, as the scan reaches
+        # them (a scan that stops early, a queue's head or `limit=1`, must not pay per
+        # table of the range); only those holding range tombstones are opened up front,
+        # because their tombstones apply to keys of other tables too.
+        frags = [m.fragments for m in mems if m.range_tombstones]
+        for level, files in enumerate(chosen):
+            for f in files:
+                if level == 0 or f.range_deletes:
+                    fragments = tables.get(f.number).fragments
+                    if fragments:
+                        frags.append(fragments)
+        deletions = read_path.visible_fragments(frags, read_seq, start, end)
+
+        def parts(newest_seq: int) -> list[tuple[bytes | None, bytes | None]]:
+            """The sub-ranges a source whose newest entry is `newest_seq` must read: a
+            span hidden by a newer range tombstone is skipped with a seek, never walked
+            entry by entry (a `delete_range` of a million keys costs a scan nothing)."""
+            if not deletions:
+                return [(start, end)]
+            found = deletions.uncovered(newest_seq, start, end)
+            return found[::-1] if reverse else found
+
+        def memtable_entries(mem: Memtable) -> Iterator[Any]:
+            ranges = parts(mem.last_seq)
+            if len(ranges) == 1:
+                return mem.iter_latest(read_seq, *ranges[0], reverse)
+            return concat(mem.iter_latest(read_seq, a, b, reverse) for a, b in ranges)
+
+        # An empty memtable would only add a merge input.
+        sources = [memtable_entries(m) for m in mems if m.entry_count]
+
+        def table_entries(f: FileMeta) -> Iterator[Any]:
+            reader = tables.get(f.number)
+            ranges = parts(f.largest_seq)
+            if len(ranges) == 1:
+                it = reader.iter_entries(*ranges[0], reverse)
+            else:
+                it = concat(reader.iter_entries(a, b, reverse) for a, b in ranges)
+            return visible(it, read_seq) if f.largest_seq > read_seq else it
+
+        for level, files in enumerate(chosen):
+            if not files:
                 continue
             if level == 0:
-                for f in chosen:
-                    r = self._tables.get(f.number)
-                    if r.fragments:
-                        frags.append(r.fragments)
-                    it = r.iter_entries(start, end, reverse)
-                    sources.append(visible(it, read_seq) if f.largest_seq > read_seq else it)
+                sources.extend(table_entries(f) for f in files)
             else:
-                # A deeper level's tables are opened lazily, as the scan reaches them: a
-                # scan that stops early (a queue's head, `limit=1`) must not pay per table
-                # of the range. Only tables holding range tombstones are opened up front,
-                # because their tombstones apply to keys of other tables too.
-                tables = self._tables
-                frags.extend(tables.get(f.number).fragments for f in chosen if f.range_deletes)
-                if reverse:
-                    chosen = chosen[::-1]
-                parts = (
-                    visible(it, read_seq) if f.largest_seq > read_seq else it
-                    for f in chosen
-                    for it in (tables.get(f.number).iter_entries(start, end, reverse),)
-                )
-                sources.append(concat(parts))
-        return sources, read_path.visible_fragments(frags, read_seq, start, end)
+                ordered = files[::-1] if reverse else files
+                sources.append(concat(table_entries(f) for f in ordered))
+        return sources, deletions
 
     def _iterate(
         self,
