@@ -44,8 +44,11 @@ browser:
 stress: $(STAMP)
 	LSMKV_STRESS=full $(BIN)/python -m pytest -n 2 -q -m slow
 
+## lsmkv side by side with RocksDB (rocksdict), LevelDB (plyvel) and SQLite.
+## BENCH_ARGS passes options, e.g. make bench BENCH_ARGS="--num 200000".
 bench: $(STAMP)
-	$(BIN)/lsmkv bench
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-bench.txt
+	$(BIN)/python -m lsmkv.bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

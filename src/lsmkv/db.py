@@ -23,6 +23,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
+from itertools import chain
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -47,8 +48,8 @@ from .engine.commit import BATCH_HEADER, Writer, take_group
 from .engine.state import SuperVersion, make_super_version
 from .engine.tables import TableCache
 from .errors import ClosedError, CorruptionError, DiskError, Error, NotFoundError, ReadOnlyError
-from .iterators.merging import concat, merge, visible
-from .iterators.user import ScanTally, prefix_end, user_entries
+from .iterators.merging import FIRST_RUN, MAX_RUN, concat, merge, merge_runs, visible
+from .iterators.user import ScanTally, prefix_end, user_entries, user_runs
 from .manifest.edit import FileMeta, VersionEdit
 from .manifest.version import Version
 from .manifest.versionset import VersionSet
@@ -216,6 +217,7 @@ class DB:
         self._hint: tuple[bytes, bytes] | None = None
         self._hint_running = False
         self._hint_version: Version | None = None
+        self._deletion_turn = False  # deletion work goes next (see _next_job)
         self._bg_thread: threading.Thread | None = None
         self._read_only = options.read_only
         self._sv: SuperVersion
@@ -413,15 +415,13 @@ class DB:
             key = check_key(key)
         if type(value) is not bytes or len(value) > MAX_VALUE_BYTES:
             value = check_value(value)
-        body = OP.pack(KIND_PUT, len(key), len(value)) + key + value
-        if not (self.options.sync if sync is None else sync):
-            if self._write_unsynced(KIND_PUT, key, value, body):
-                return
-            self._commit(Writer(body, ((KIND_PUT, key, value),), False, len(key) + len(value)))
+        synced = self.options.sync if sync is None else sync
+        if not synced and self._write_unsynced(KIND_PUT, key, value):
             return
-        self._commit(Writer(body, ((KIND_PUT, key, value),), True, len(key) + len(value)))
+        body = OP.pack(KIND_PUT, len(key), len(value)) + key + value
+        self._commit(Writer(body, ((KIND_PUT, key, value),), synced, len(key) + len(value)))
 
-    def _write_unsynced(self, kind: int, key: bytes, value: bytes, body: bytes) -> bool:
+    def _write_unsynced(self, kind: int, key: bytes, value: bytes) -> bool:
         """The fast path of a lone unsynced write; False if the general path is needed.
 
         Taken only when no group is in flight and nothing needs attention (errors, a
@@ -446,7 +446,7 @@ class DB:
             wal = self._wal
             assert wal is not None
             seq = self._last_seq + 1
-            framed = wal.frame(BATCH_HEADER.pack(seq, 1) + body)
+            framed = wal.frame_op(seq, kind, key, value)
             try:
                 wal.write(framed)
             except OSError as e:
@@ -467,10 +467,10 @@ class DB:
         durability as `put`. The old value stays on disk until compaction drops it."""
         if type(key) is not bytes or len(key) > MAX_KEY_BYTES:
             key = check_key(key)
-        body = OP.pack(KIND_DELETE, len(key), 0) + key
         synced = self.options.sync if sync is None else sync
-        if not synced and self._write_unsynced(KIND_DELETE, key, b"", body):
+        if not synced and self._write_unsynced(KIND_DELETE, key, b""):
             return
+        body = OP.pack(KIND_DELETE, len(key), 0) + key
         self._commit(Writer(body, ((KIND_DELETE, key, b""),), synced, len(key)))
 
     def delete_range(self, start: bytes, end: bytes, sync: bool | None = None) -> None:
@@ -590,7 +590,10 @@ class DB:
             # Why no retry: after a failed fsync the kernel may have dropped the dirty
             # pages and will report success next time; a retried fsync proves nothing.
             error = _disk_error(e, f"writing the WAL of {self.path}")
-        if error is None:
+        if error is None and tr is None:
+            for member in group:
+                mem.add_many(member.seq, member.ops)
+        elif error is None:
             add = mem.add
             for member in group:
                 seq = member.seq
@@ -943,7 +946,8 @@ class DB:
         if start is not None and end is not None and start >= end:
             return [], Fragments(())
         for mem in (sv.mem, *sv.imms):
-            sources.append(mem.iter_latest(read_seq, start, end, reverse))
+            if mem.entry_count:  # an empty memtable would only add a merge input
+                sources.append(mem.iter_latest(read_seq, start, end, reverse))
             if mem.range_tombstones:
                 frags.append(mem.fragments)
         version = sv.version
@@ -985,28 +989,31 @@ class DB:
         reverse: bool,
         limit: int | None,
     ) -> Iterator[tuple[bytes, bytes]]:
-        # `sv` is held for the iterator's whole life on purpose: its Version keeps the
+        # The user-facing iterator counts what it steps over and hands the tally to
+        # _count_scan when it ends or is closed. `sv` rides along in that callback on
+        # purpose: the iterator holds it for its whole life, and its Version keeps the
         # tables it reads from being deleted (and their readers closed) by compaction.
-        tally = ScanTally()
-        try:
-            if limit == 0:
-                return
-            merged = merge(sources, reverse)
-            for produced, item in enumerate(
-                user_entries(merged, fragments, read_seq, reverse, tally), 1
-            ):
-                yield item
-                if limit is not None and produced >= limit:
-                    return
-        finally:
-            c = self._counters
-            c.iterator_entries += tally.returned
-            c.tombstones_skipped += tally.tombstones
-            c.range_deleted_skipped += tally.range_deleted
-            c.shadowed_skipped += tally.shadowed
-            hint = self.options.scan_tombstone_hint
-            if hint and tally.tombstones + tally.range_deleted > hint:
-                self._scan_hint(tally)
+        finish = partial(self._count_scan, sv)
+        if not fragments:
+            # No range tombstones: merge and filter a run at a time, so the per-entry
+            # work runs in C (iterators/merging.py, user_runs).
+            first = FIRST_RUN if limit is None else max(1, min(limit, MAX_RUN))
+            runs = user_runs(
+                merge_runs(sources, reverse, first), reverse, ScanTally(), limit, finish
+            )
+            return chain.from_iterable(runs)
+        merged = merge(sources, reverse)
+        return user_entries(merged, fragments, read_seq, reverse, ScanTally(), limit, finish)
+
+    def _count_scan(self, sv: SuperVersion, tally: ScanTally) -> None:
+        c = self._counters
+        c.iterator_entries += tally.returned
+        c.tombstones_skipped += tally.tombstones
+        c.range_deleted_skipped += tally.range_deleted
+        c.shadowed_skipped += tally.shadowed
+        hint = self.options.scan_tombstone_hint
+        if hint and tally.tombstones + tally.range_deleted > hint:
+            self._scan_hint(tally)
 
     # --------------------------------------------------------------- snapshots
     def snapshot(self) -> Snapshot:
@@ -1095,6 +1102,8 @@ class DB:
         with self._mutex:
             while True:
                 self._check_open()
+                if self._read_only:
+                    return True  # no background work ever runs in a read-only store
                 if self._bg_error is not None:
                     raise self._bg_error
                 if not self._bg_busy and self._idle_job() is None:
@@ -1213,13 +1222,29 @@ class DB:
         if not opts.background_compaction:
             return None
         c = self._pick()
-        if (c is None or c.reason == picker.DELETION_DENSITY) and self._hint is not None:
-            lo, hi = self._hint
-            self._hint = None
-            self._hint_running = True
-            self._manual.append(self._request(lo, hi, picker.SCAN_HINT))
-            return self._next_job()
-        return None if c is None else partial(self._run_compaction, c)
+        size_due = c is not None and c.reason != picker.DELETION_DENSITY
+        # Deletion work (a scan hint, else a DTC table) gets every other turn while
+        # size-triggered work is pending, unless L0 is at its slowdown trigger: under a
+        # steady write load some level is nearly always due, and tombstones must not
+        # wait for a lull that never comes.
+        if not size_due or (
+            self._deletion_turn and len(sv.version.levels[0]) < opts.level0_slowdown_trigger
+        ):
+            if self._hint is not None:
+                lo, hi = self._hint
+                self._hint = None
+                self._hint_running = True
+                self._deletion_turn = False
+                self._manual.append(self._request(lo, hi, picker.SCAN_HINT))
+                return self._next_job()
+            dense = c if not size_due else self._pick_dense()
+            if dense is not None:
+                self._deletion_turn = False
+                return partial(self._run_compaction, dense)
+        if c is None:
+            return None
+        self._deletion_turn = True
+        return partial(self._run_compaction, c)
 
     def _idle_job(self) -> object | None:
         """Something background work still has to do, or None (mutex held, no side effects)."""
@@ -1232,6 +1257,14 @@ class DB:
             self._versions.current,
             self.options,
             self._versions.compact_pointers,
+            self._dtc_exhausted,
+            min(self._snapshots) if self._snapshots else None,
+        )
+
+    def _pick_dense(self) -> picker.Compaction | None:
+        return picker.pick_dense(
+            self._versions.current,
+            self.options,
             self._dtc_exhausted,
             min(self._snapshots) if self._snapshots else None,
         )
@@ -1438,7 +1471,12 @@ class DB:
             return
         if lo > hi:
             lo, hi = hi, lo  # a reverse scan
-        with self._mutex:
+        # Bounded wait: this runs when an iterator is finalized, which the garbage
+        # collector may do in a thread that already holds the mutex. A hint is only a
+        # hint; dropping one beats a deadlock.
+        if not self._mutex.acquire(timeout=0.1):
+            return
+        try:
             if self._closed or self._read_only or not self.options.background_compaction:
                 return
             self._counters.scan_hints += 1
@@ -1467,6 +1505,8 @@ class DB:
                 lo, hi = min(lo, self._hint[0]), max(hi, self._hint[1])
             self._hint = (lo, hi)
             self._bg_cv.notify_all()
+        finally:
+            self._mutex.release()
 
     def _delete_obsolete_files(self) -> None:
         """Delete files that no durable manifest and no live reader still needs."""

@@ -4,8 +4,9 @@ Keys are 16 bytes (`b"%016d" % i`, i in [0, num)); values are `value_size` rando
 (one of 1,024 distinct values, so every engine stores the same incompressible data).
 "Random" order is a fixed permutation of [0, num) (i -> (a*i + c) mod num with a prime
 to num), so each random workload touches every key once, in the same order for every
-engine, and costs no memory. Missing keys are `b"%015dx" % i`: they sort among the
-real keys, so only a bloom filter (not a key-range check) can rule them out.
+engine, and costs no memory. A missing key is a real key with "." appended (17 bytes,
+as db_bench's readmissing does): it sorts right after that key, inside every table's
+key range, so only a bloom filter (not a key-range check) can rule it out.
 
 Only the calls into the engine are timed: keys and values are built in chunks of
 `CHUNK` outside the timed loops, as db_bench builds keys outside its measurements.
@@ -57,7 +58,7 @@ def key_of(i: int) -> bytes:
 
 
 def missing_key_of(i: int) -> bytes:
-    return b"%015dx" % i
+    return b"%016d." % i
 
 
 @dataclass

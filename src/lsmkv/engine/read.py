@@ -76,7 +76,18 @@ def lookup(
             if bloom is not None:
                 if hashes is None:
                     hashes = bloom_hash(key)
-                if not bloom.may_contain_hash(hashes):
+                # BloomFilter.may_contain_hash, inlined: this runs for every table a
+                # get checks, and a miss usually stops at the first or second bit.
+                h, step = hashes
+                bits, nbits = bloom._bits, bloom._nbits
+                for _ in range(bloom._k):
+                    pos = h % nbits
+                    if not bits[pos >> 3] & (1 << (pos & 7)):
+                        break
+                    h += step
+                else:
+                    h = -1
+                if h != -1:
                     c.bloom_skips += 1
                     continue
             c.tables_probed += 1

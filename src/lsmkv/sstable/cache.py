@@ -15,12 +15,15 @@ CacheKey = tuple[int, int]  # (file number, block offset)
 
 
 class BlockCache:
-    __slots__ = ("_blocks", "_lock", "capacity_bytes", "used_bytes")
+    __slots__ = ("_blocks", "_lock", "blocks", "capacity_bytes", "used_bytes")
 
     def __init__(self, capacity_bytes: int) -> None:
         self.capacity_bytes = capacity_bytes
         self.used_bytes = 0
         self._blocks: dict[CacheKey, Block] = {}
+        # The same dict, read directly by TableReader.get (a lookup is one dict.get;
+        # the dict object is never replaced, only mutated under the lock).
+        self.blocks = self._blocks
         self._lock = threading.Lock()
 
     def get(self, key: CacheKey) -> Block | None:

@@ -15,11 +15,13 @@ from __future__ import annotations
 import collections
 import struct
 from dataclasses import dataclass
+from itertools import compress, repeat
+from operator import eq, itemgetter, ne, neg
 
 from ..core.keys import KIND_DELETE, KIND_RANGE_DELETE, Entry, pack_trailer
 from ..rangedel import Fragments, RangeTombstone
 from ..storage.fs import FileSystem
-from .block import BlockBuilder
+from .block import BlockBuilder, encode_block
 from .bloom import bloom_hash, build_filter
 from .format import (
     COMPRESSION_IDS,
@@ -32,6 +34,7 @@ from .format import (
 from .properties import TableProperties
 
 _HANDLE = struct.Struct("<QI")
+_KEY, _NEG_SEQ, _KIND, _VALUE = (itemgetter(i) for i in range(4))
 
 
 @dataclass(frozen=True)
@@ -57,10 +60,12 @@ class TableWriter:
         self._settings = settings
         self._compression = COMPRESSION_IDS[settings.compression]
         self._offset = 0
-        self._block = BlockBuilder()
+        self._pending: list[Entry] = []  # entries of the data block being built
+        self._block_size = settings.block_size_bytes
         self._index = BlockBuilder()
         self._bloom_keys: list[bytes] = []  # distinct user keys, hashed at finish
-        self._last_key: bytes | None = None
+        self._last_key: bytes | None = None  # of the last entry added
+        self._prev_block_key: bytes | None = None  # last key of the last data block
         self._last_neg_seq = 0
         self._range_tombstones: list[RangeTombstone] = []
         self._block_bytes = 0  # estimated payload of the block being built
@@ -76,46 +81,26 @@ class TableWriter:
     def add(self, entry: Entry) -> None:
         """Append one point entry `(key, -seq, kind, value)`; entries must ascend.
 
-        Cost: a handful of list appends and integer updates (this loop runs once per
-        entry of every flush and compaction, so it is kept lean on purpose).
+        Cost: an order check, one list append and one size update. This runs once per
+        entry of every flush and compaction, so the rest of the work (properties, bloom
+        keys, encoding) is done a block at a time in `_finish_data_block`, mostly by
+        C-level passes over the block's entries.
+
+        Raises ValueError (and adds nothing) if the entry does not come after the last.
         """
-        key, neg_seq, kind, value = entry
+        key = entry[0]
         last_key = self._last_key
-        if last_key is None or key != last_key:
-            if last_key is not None and key < last_key:
+        # Refused at once (and not added): one comparison in the common case.
+        if last_key is not None and key <= last_key:
+            if key < last_key:
                 raise ValueError(f"entries out of order: {key!r} after {last_key!r}")
-            self._bloom_keys.append(key)
-            self._last_key = key
-        elif neg_seq <= self._last_neg_seq:
-            raise ValueError(f"entries out of order: {key!r}#{-neg_seq} repeated or older")
-        self._last_neg_seq = neg_seq
-        seq = -neg_seq
-        self._block.add(key, (seq << 8) | kind, value)
-        props = self.props
-        index = props.entries
-        if index == 0:
-            props.smallest_key = key
-            props.smallest_seq = props.largest_seq = seq
-        elif seq < props.smallest_seq:
-            props.smallest_seq = seq
-        elif seq > props.largest_seq:
-            props.largest_seq = seq
-        props.entries = index + 1
-        props.raw_key_bytes += len(key)
-        props.raw_value_bytes += len(value)
-        if kind == KIND_DELETE:
-            props.point_deletes += 1
-            recent = self._recent_deletes
-            recent.append(index)
-            window = self._settings.deletion_window
-            while recent[0] <= index - window:
-                recent.popleft()
-            if len(recent) > props.max_deletes_in_window:
-                props.max_deletes_in_window = len(recent)
-        else:
-            props.puts += 1
-        self._block_bytes += len(key) + len(value) + 16
-        if self._block_bytes >= self._settings.block_size_bytes:
+            if entry[1] <= self._last_neg_seq:
+                raise ValueError(f"entries out of order: {key!r}#{-entry[1]} repeated or older")
+        self._last_key = key
+        self._last_neg_seq = entry[1]
+        self._pending.append(entry)
+        self._block_bytes += len(key) + len(entry[3]) + 16
+        if self._block_bytes >= self._block_size:
             self._finish_data_block()
 
     def add_range_tombstone(self, start: bytes, end: bytes, seq: int) -> None:
@@ -131,7 +116,7 @@ class TableWriter:
 
     @property
     def entry_count(self) -> int:
-        return self.props.entries + len(self._range_tombstones)
+        return self.props.entries + len(self._pending) + len(self._range_tombstones)
 
     @property
     def estimated_file_bytes(self) -> int:
@@ -146,16 +131,54 @@ class TableWriter:
         return handle
 
     def _finish_data_block(self) -> None:
-        block = self._block
-        if not len(block):
+        pending = self._pending
+        if not pending:
             return
-        handle = self._write_block(block.finish(), self._compression)
-        assert self._last_key is not None
+        keys = list(map(_KEY, pending))
+        neg_seqs = list(map(_NEG_SEQ, pending))
+        kinds = list(map(_KIND, pending))
+        values = list(map(_VALUE, pending))
+        # Distinct user keys for the bloom filter: each key whose predecessor differs.
+        before = [self._prev_block_key, *keys]
+        self._bloom_keys += compress(keys, map(ne, keys, before))
+        props = self.props
+        first_index = props.entries
+        if first_index == 0:
+            props.smallest_key = keys[0]
+        seqs = list(map(neg, neg_seqs))
+        low, high = min(seqs), max(seqs)
+        # smallest_seq may already hold a range tombstone's seq (0: nothing yet).
+        if props.smallest_seq == 0 or low < props.smallest_seq:
+            props.smallest_seq = low
+        if high > props.largest_seq:
+            props.largest_seq = high
+        n = len(pending)
+        props.entries = first_index + n
+        props.raw_key_bytes += sum(map(len, keys))
+        props.raw_value_bytes += sum(map(len, values))
+        deletes = kinds.count(KIND_DELETE)
+        if deletes:
+            props.point_deletes += deletes
+            # Positions of recent point deletes, to find the densest window (module docs).
+            recent = self._recent_deletes
+            window = self._settings.deletion_window
+            for offset in compress(range(n), map(eq, kinds, repeat(KIND_DELETE))):
+                index = first_index + offset
+                recent.append(index)
+                while recent[0] <= index - window:
+                    recent.popleft()
+                if len(recent) > props.max_deletes_in_window:
+                    props.max_deletes_in_window = len(recent)
+        props.puts += n - deletes
+        trailers = [(s << 8) | k for s, k in zip(seqs, kinds, strict=True)]
+        last = pending[-1]
+        self._prev_block_key = last[0]
+        handle = self._write_block(encode_block(keys, trailers, values), self._compression)
         # The index maps the block's last internal key to its handle.
-        self._index.add(self._last_key, pack_trailer(-self._last_neg_seq, 0), _HANDLE.pack(*handle))
-        self.props.data_blocks += 1
-        self.props.data_bytes += handle.size + 5
-        self._block = BlockBuilder()
+        self._index.add(last[0], pack_trailer(-last[1], 0), _HANDLE.pack(*handle))
+        props.data_blocks += 1
+        props.data_bytes += handle.size + 5
+        self._pending = []
         self._block_bytes = 0
 
     def finish(self) -> tuple[TableProperties, int]:

@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+import struct
+import zlib
+
 from ..record import RecordWriter
 from ..storage.fs import FileSystem
+
+# A whole one-op record after its crc: the record tail (payload length, synced offset),
+# the batch header (seq, count=1) and the op header (kind, key length, value length).
+# Layouts: record.py, engine/commit.py (BATCH_HEADER) and batch.py (OP).
+_ONE_OP = struct.Struct("<IQQIBII")
+_ONE_OP_HEADER_BYTES = 12 + 9  # batch header + op header, inside the payload
+_CRC = struct.Struct("<I")
 
 
 class WalWriter(RecordWriter):
@@ -18,3 +28,24 @@ class WalWriter(RecordWriter):
         super().__init__(fs.create(path))
         self.path = path
         self.number = number
+
+    def frame_op(self, seq: int, kind: int, key: bytes, value: bytes) -> bytes:
+        """The framed record of a one-op batch, byte for byte what
+        `frame(BATCH_HEADER.pack(seq, 1) + OP.pack(kind, ...) + key + value)` gives,
+        built with one pack and one crc32 (crc32 of the tail then the payload equals
+        crc32 of both, so one call covers them). This is the lone-writer fast path.
+        """
+        rest = (
+            _ONE_OP.pack(
+                _ONE_OP_HEADER_BYTES + len(key) + len(value),
+                self.synced_offset,
+                seq,
+                1,
+                kind,
+                len(key),
+                len(value),
+            )
+            + key
+            + value
+        )
+        return _CRC.pack(zlib.crc32(rest)) + rest
