@@ -137,10 +137,12 @@ def test_play_pause_and_keys(tmp_path: Path, browser_context: Any) -> None:
     page_file, _ = generate(tmp_path, "explainer")
     page = open_page(browser_context, page_file)
     step = page.locator("#stage")
-    page.select_option("#speed", "30")
+    # 10 steps/s: fast enough to see it move, slow enough (about 5 s for the whole
+    # trace) that a loaded machine cannot reach the end before the pause below.
+    page.select_option("#speed", "10")
     page.locator("#btn-play").click()
     assert page.locator("#btn-play").get_attribute("aria-pressed") == "true"
-    wait_step(page, 5)
+    wait_step(page, 3)
     page.locator("#caption").click()  # focus off the buttons: keys go to the document
     page.keyboard.press("Space")
     assert page.locator("body").get_attribute("data-playing") == "false"
