@@ -49,7 +49,7 @@ from .engine.state import SuperVersion, make_super_version
 from .engine.tables import TableCache
 from .errors import ClosedError, CorruptionError, DiskError, Error, NotFoundError, ReadOnlyError
 from .iterators.merging import FIRST_RUN, MAX_RUN, concat, merge, merge_runs, visible
-from .iterators.user import ScanTally, prefix_end, user_entries, user_runs
+from .iterators.user import ScanTally, scan_bounds, user_entries, user_runs
 from .manifest.edit import FileMeta, VersionEdit
 from .manifest.version import Version
 from .manifest.versionset import VersionSet
@@ -917,17 +917,7 @@ class DB:
         limit: int | None,
     ) -> Iterator[tuple[bytes, bytes]]:
         self._check_open()
-        if start is not None:
-            start = check_key(start, "start")
-        if end is not None:
-            end = check_key(end, "end")
-        if prefix is not None:
-            prefix = check_key(prefix, "prefix")
-            p_end = prefix_end(prefix)
-            start = prefix if start is None or start < prefix else start
-            end = p_end if end is None or (p_end is not None and p_end < end) else end
-        if limit is not None and (not isinstance(limit, int) or limit < 0):
-            raise ValueError(f"limit must be a non-negative int, got {limit!r}")
+        start, end = scan_bounds(start, end, prefix, limit)
         sv = self._sv  # captured now: the iterator reads the store as of this moment
         sources, fragments = self._sources(sv, read_seq, start, end, reverse)
         self._counters.iterators += 1
@@ -1606,17 +1596,7 @@ class DB:
         """
         from .introspect import explain
 
-        if start is not None:
-            start = check_key(start, "start")
-        if end is not None:
-            end = check_key(end, "end")
-        if prefix is not None:
-            prefix = check_key(prefix, "prefix")
-            p_end = prefix_end(prefix)
-            start = prefix if start is None or start < prefix else start
-            end = p_end if end is None or (p_end is not None and p_end < end) else end
-        if limit is not None and (not isinstance(limit, int) or limit < 0):
-            raise ValueError(f"limit must be a non-negative int, got {limit!r}")
+        start, end = scan_bounds(start, end, prefix, limit)
         self._check_open()
         report = explain.explain_scan(
             self._sv,
