@@ -166,7 +166,12 @@ def test_play_pause_and_keys(tmp_path: Path, browser_context: Any) -> None:
     assert int(step.get_attribute("data-step")) == int(text(page, "#step-count"))
     # The text alternative lists every step.
     page.locator("#transcript summary").click()
-    assert page.locator("#transcript-list li").count() == int(text(page, "#step-count")) + 1
+    # The list is filled when the <details> opens (its toggle event): poll for it.
+    items = page.locator("#transcript-list li")
+    deadline = time.monotonic() + 10.0
+    while items.count() == 0 and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
+    assert items.count() == int(text(page, "#step-count")) + 1
     assert page.errors == []
     page.close()
 
