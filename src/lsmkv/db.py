@@ -787,7 +787,7 @@ class DB:
         >>> db.get(b"pear", b"none")
         b'none'
         """
-        if type(key) is not bytes:
+        if type(key) is not bytes or len(key) > MAX_KEY_BYTES:
             key = check_key(key)
         if self._closed:
             self._check_open()
@@ -852,7 +852,7 @@ class DB:
         tables = self._tables
         out: list[bytes | None] = []
         for key in keys:
-            if type(key) is not bytes:
+            if type(key) is not bytes or len(key) > MAX_KEY_BYTES:
                 key = check_key(key)
             c.gets += 1
             entry = read_path.lookup(sv, key, seq, tables, c)
