@@ -90,3 +90,15 @@ def test_batches_scans_snapshots(tmp_path: Path) -> None:
         stats = db.stats()
         assert stats["levels"][0]["files"] == 0
         assert stats["background_error"] is None
+
+
+def test_an_oversized_key_is_an_error_on_reads_too(tmp_path: Path) -> None:
+    from lsmkv.core.keys import MAX_KEY_BYTES
+
+    huge = b"k" * (MAX_KEY_BYTES + 1)
+    with lsmkv.open(tmp_path / "db") as db:
+        for read in (db.get, lambda k: db.multi_get([k]), db.__contains__):
+            with pytest.raises(ValueError, match="limit"):
+                read(huge)
+        with pytest.raises(ValueError, match="limit"):
+            db.put(huge, b"v")

@@ -49,7 +49,7 @@ from .engine.state import SuperVersion, make_super_version
 from .engine.tables import TableCache
 from .errors import ClosedError, CorruptionError, DiskError, Error, NotFoundError, ReadOnlyError
 from .iterators.merging import FIRST_RUN, MAX_RUN, concat, merge, merge_runs, visible
-from .iterators.user import ScanTally, prefix_end, user_entries, user_runs
+from .iterators.user import ScanTally, scan_bounds, user_entries, user_runs
 from .manifest.edit import FileMeta, VersionEdit
 from .manifest.version import Version
 from .manifest.versionset import VersionSet
@@ -217,6 +217,7 @@ class DB:
         self._hint: tuple[bytes, bytes] | None = None
         self._hint_running = False
         self._hint_version: Version | None = None
+        self._deletion_turn = False  # deletion work goes next (see _next_job)
         self._bg_thread: threading.Thread | None = None
         self._read_only = options.read_only
         self._sv: SuperVersion
@@ -786,7 +787,7 @@ class DB:
         >>> db.get(b"pear", b"none")
         b'none'
         """
-        if type(key) is not bytes:
+        if type(key) is not bytes or len(key) > MAX_KEY_BYTES:
             key = check_key(key)
         if self._closed:
             self._check_open()
@@ -851,7 +852,7 @@ class DB:
         tables = self._tables
         out: list[bytes | None] = []
         for key in keys:
-            if type(key) is not bytes:
+            if type(key) is not bytes or len(key) > MAX_KEY_BYTES:
                 key = check_key(key)
             c.gets += 1
             entry = read_path.lookup(sv, key, seq, tables, c)
@@ -916,17 +917,7 @@ class DB:
         limit: int | None,
     ) -> Iterator[tuple[bytes, bytes]]:
         self._check_open()
-        if start is not None:
-            start = check_key(start, "start")
-        if end is not None:
-            end = check_key(end, "end")
-        if prefix is not None:
-            prefix = check_key(prefix, "prefix")
-            p_end = prefix_end(prefix)
-            start = prefix if start is None or start < prefix else start
-            end = p_end if end is None or (p_end is not None and p_end < end) else end
-        if limit is not None and (not isinstance(limit, int) or limit < 0):
-            raise ValueError(f"limit must be a non-negative int, got {limit!r}")
+        start, end = scan_bounds(start, end, prefix, limit)
         sv = self._sv  # captured now: the iterator reads the store as of this moment
         sources, fragments = self._sources(sv, read_seq, start, end, reverse)
         self._counters.iterators += 1
@@ -940,44 +931,66 @@ class DB:
         end: bytes | None,
         reverse: bool,
     ) -> tuple[list[Iterator[Any]], Fragments]:
-        sources: list[Iterator[Any]] = []
-        frags: list[Fragments] = []
         if start is not None and end is not None and start >= end:
             return [], Fragments(())
-        for mem in (sv.mem, *sv.imms):
-            if mem.entry_count:  # an empty memtable would only add a merge input
-                sources.append(mem.iter_latest(read_seq, start, end, reverse))
-            if mem.range_tombstones:
-                frags.append(mem.fragments)
         version = sv.version
+        tables = self._tables
         hi = end  # inclusive bound for the overlap test is fine: over-approximates
-        for level, files in enumerate(version.levels):
-            chosen = version.overlapping(level, start, hi) if files else []
-            if not chosen:
+        mems = (sv.mem, *sv.imms)
+        chosen = [
+            version.overlapping(level, start, hi) if files else []
+            for level, files in enumerate(version.levels)
+        ]
+        # Range tombstones first: they decide which parts of the range each source may
+        # skip. A deeper level's tables are otherwise opened lazily, as the scan reaches
+        # them (a scan that stops early, a queue's head or `limit=1`, must not pay per
+        # table of the range); only those holding range tombstones are opened up front,
+        # because their tombstones apply to keys of other tables too.
+        frags = [m.fragments for m in mems if m.range_tombstones]
+        for level, files in enumerate(chosen):
+            for f in files:
+                if level == 0 or f.range_deletes:
+                    fragments = tables.get(f.number).fragments
+                    if fragments:
+                        frags.append(fragments)
+        deletions = read_path.visible_fragments(frags, read_seq, start, end)
+
+        def parts(newest_seq: int) -> list[tuple[bytes | None, bytes | None]]:
+            """The sub-ranges a source whose newest entry is `newest_seq` must read: a
+            span hidden by a newer range tombstone is skipped with a seek, never walked
+            entry by entry (a `delete_range` of a million keys costs a scan nothing)."""
+            if not deletions:
+                return [(start, end)]
+            found = deletions.uncovered(newest_seq, start, end)
+            return found[::-1] if reverse else found
+
+        def memtable_entries(mem: Memtable) -> Iterator[Any]:
+            ranges = parts(mem.last_seq)
+            if len(ranges) == 1:
+                return mem.iter_latest(read_seq, *ranges[0], reverse)
+            return concat(mem.iter_latest(read_seq, a, b, reverse) for a, b in ranges)
+
+        # An empty memtable would only add a merge input.
+        sources = [memtable_entries(m) for m in mems if m.entry_count]
+
+        def table_entries(f: FileMeta) -> Iterator[Any]:
+            reader = tables.get(f.number)
+            ranges = parts(f.largest_seq)
+            if len(ranges) == 1:
+                it = reader.iter_entries(*ranges[0], reverse)
+            else:
+                it = concat(reader.iter_entries(a, b, reverse) for a, b in ranges)
+            return visible(it, read_seq) if f.largest_seq > read_seq else it
+
+        for level, files in enumerate(chosen):
+            if not files:
                 continue
             if level == 0:
-                for f in chosen:
-                    r = self._tables.get(f.number)
-                    if r.fragments:
-                        frags.append(r.fragments)
-                    it = r.iter_entries(start, end, reverse)
-                    sources.append(visible(it, read_seq) if f.largest_seq > read_seq else it)
+                sources.extend(table_entries(f) for f in files)
             else:
-                # A deeper level's tables are opened lazily, as the scan reaches them: a
-                # scan that stops early (a queue's head, `limit=1`) must not pay per table
-                # of the range. Only tables holding range tombstones are opened up front,
-                # because their tombstones apply to keys of other tables too.
-                tables = self._tables
-                frags.extend(tables.get(f.number).fragments for f in chosen if f.range_deletes)
-                if reverse:
-                    chosen = chosen[::-1]
-                parts = (
-                    visible(it, read_seq) if f.largest_seq > read_seq else it
-                    for f in chosen
-                    for it in (tables.get(f.number).iter_entries(start, end, reverse),)
-                )
-                sources.append(concat(parts))
-        return sources, read_path.visible_fragments(frags, read_seq, start, end)
+                ordered = files[::-1] if reverse else files
+                sources.append(concat(table_entries(f) for f in ordered))
+        return sources, deletions
 
     def _iterate(
         self,
@@ -1101,6 +1114,8 @@ class DB:
         with self._mutex:
             while True:
                 self._check_open()
+                if self._read_only:
+                    return True  # no background work ever runs in a read-only store
                 if self._bg_error is not None:
                     raise self._bg_error
                 if not self._bg_busy and self._idle_job() is None:
@@ -1219,13 +1234,29 @@ class DB:
         if not opts.background_compaction:
             return None
         c = self._pick()
-        if (c is None or c.reason == picker.DELETION_DENSITY) and self._hint is not None:
-            lo, hi = self._hint
-            self._hint = None
-            self._hint_running = True
-            self._manual.append(self._request(lo, hi, picker.SCAN_HINT))
-            return self._next_job()
-        return None if c is None else partial(self._run_compaction, c)
+        size_due = c is not None and c.reason != picker.DELETION_DENSITY
+        # Deletion work (a scan hint, else a DTC table) gets every other turn while
+        # size-triggered work is pending, unless L0 is at its slowdown trigger: under a
+        # steady write load some level is nearly always due, and tombstones must not
+        # wait for a lull that never comes.
+        if not size_due or (
+            self._deletion_turn and len(sv.version.levels[0]) < opts.level0_slowdown_trigger
+        ):
+            if self._hint is not None:
+                lo, hi = self._hint
+                self._hint = None
+                self._hint_running = True
+                self._deletion_turn = False
+                self._manual.append(self._request(lo, hi, picker.SCAN_HINT))
+                return self._next_job()
+            dense = c if not size_due else self._pick_dense()
+            if dense is not None:
+                self._deletion_turn = False
+                return partial(self._run_compaction, dense)
+        if c is None:
+            return None
+        self._deletion_turn = True
+        return partial(self._run_compaction, c)
 
     def _idle_job(self) -> object | None:
         """Something background work still has to do, or None (mutex held, no side effects)."""
@@ -1238,6 +1269,14 @@ class DB:
             self._versions.current,
             self.options,
             self._versions.compact_pointers,
+            self._dtc_exhausted,
+            min(self._snapshots) if self._snapshots else None,
+        )
+
+    def _pick_dense(self) -> picker.Compaction | None:
+        return picker.pick_dense(
+            self._versions.current,
+            self.options,
             self._dtc_exhausted,
             min(self._snapshots) if self._snapshots else None,
         )
@@ -1444,7 +1483,12 @@ class DB:
             return
         if lo > hi:
             lo, hi = hi, lo  # a reverse scan
-        with self._mutex:
+        # Bounded wait: this runs when an iterator is finalized, which the garbage
+        # collector may do in a thread that already holds the mutex. A hint is only a
+        # hint; dropping one beats a deadlock.
+        if not self._mutex.acquire(timeout=0.1):
+            return
+        try:
             if self._closed or self._read_only or not self.options.background_compaction:
                 return
             self._counters.scan_hints += 1
@@ -1473,6 +1517,8 @@ class DB:
                 lo, hi = min(lo, self._hint[0]), max(hi, self._hint[1])
             self._hint = (lo, hi)
             self._bg_cv.notify_all()
+        finally:
+            self._mutex.release()
 
     def _delete_obsolete_files(self) -> None:
         """Delete files that no durable manifest and no live reader still needs."""
@@ -1550,17 +1596,7 @@ class DB:
         """
         from .introspect import explain
 
-        if start is not None:
-            start = check_key(start, "start")
-        if end is not None:
-            end = check_key(end, "end")
-        if prefix is not None:
-            prefix = check_key(prefix, "prefix")
-            p_end = prefix_end(prefix)
-            start = prefix if start is None or start < prefix else start
-            end = p_end if end is None or (p_end is not None and p_end < end) else end
-        if limit is not None and (not isinstance(limit, int) or limit < 0):
-            raise ValueError(f"limit must be a non-negative int, got {limit!r}")
+        start, end = scan_bounds(start, end, prefix, limit)
         self._check_open()
         report = explain.explain_scan(
             self._sv,

@@ -86,6 +86,36 @@ class Fragments:
             for seq in seqs[i]:
                 yield starts[i], ends[i], seq
 
+    def uncovered(
+        self, floor_seq: int, lo: bytes | None, hi: bytes | None
+    ) -> list[tuple[bytes | None, bytes | None]]:
+        """The parts of [lo, hi) that a source holding only seqs <= `floor_seq` must
+        still read: everything except the spans whose newest tombstone is above
+        `floor_seq`, where every entry of that source is deleted. A scan reads each part
+        with its own bounded seek, so a covered span costs nothing however many keys it
+        holds (how iterators step over a `delete_range` of a million keys).
+
+        The fragments must already be those a reader sees (seq <= its read point).
+        Cost: two bisects plus O(1) per overlapping fragment. Returns `[(lo, hi)]` when
+        nothing can be skipped.
+        """
+        starts, ends, seqs = self.starts, self.ends, self.seqs
+        first = 0 if lo is None else bisect_right(ends, lo)
+        last = len(starts) if hi is None else bisect_left(starts, hi)
+        parts: list[tuple[bytes | None, bytes | None]] = []
+        cursor = lo
+        for i in range(first, last):
+            if seqs[i][0] <= floor_seq:
+                continue
+            span_start, span_end = starts[i], ends[i]
+            if cursor is None or span_start > cursor:
+                parts.append((cursor, span_start))
+            if cursor is None or span_end > cursor:
+                cursor = span_end
+        if hi is None or cursor is None or cursor < hi:
+            parts.append((cursor, hi))
+        return parts
+
     def visible(self, read_seq: int) -> Fragments:
         """The fragments as seen by a reader at `read_seq`."""
         return Fragments(t for t in self.tombstones() if t[2] <= read_seq)

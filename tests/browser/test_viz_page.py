@@ -137,10 +137,12 @@ def test_play_pause_and_keys(tmp_path: Path, browser_context: Any) -> None:
     page_file, _ = generate(tmp_path, "explainer")
     page = open_page(browser_context, page_file)
     step = page.locator("#stage")
-    page.select_option("#speed", "30")
+    # 10 steps/s: fast enough to see it move, slow enough (about 5 s for the whole
+    # trace) that a loaded machine cannot reach the end before the pause below.
+    page.select_option("#speed", "10")
     page.locator("#btn-play").click()
     assert page.locator("#btn-play").get_attribute("aria-pressed") == "true"
-    wait_step(page, 5)
+    wait_step(page, 3)
     page.locator("#caption").click()  # focus off the buttons: keys go to the document
     page.keyboard.press("Space")
     assert page.locator("body").get_attribute("data-playing") == "false"
@@ -164,7 +166,12 @@ def test_play_pause_and_keys(tmp_path: Path, browser_context: Any) -> None:
     assert int(step.get_attribute("data-step")) == int(text(page, "#step-count"))
     # The text alternative lists every step.
     page.locator("#transcript summary").click()
-    assert page.locator("#transcript-list li").count() == int(text(page, "#step-count")) + 1
+    # The list is filled when the <details> opens (its toggle event): poll for it.
+    items = page.locator("#transcript-list li")
+    deadline = time.monotonic() + 10.0
+    while items.count() == 0 and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
+    assert items.count() == int(text(page, "#step-count")) + 1
     assert page.errors == []
     page.close()
 

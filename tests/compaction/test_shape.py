@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import random
 
+import pytest
+
 import lsmkv
 
 from .conftest import SMALL, level_shape_problems
@@ -13,6 +15,7 @@ from .conftest import SMALL, level_shape_problems
 STRESS = 10 if os.environ.get("LSMKV_STRESS") == "full" else 1
 
 
+@pytest.mark.slow
 def test_random_fill_keeps_level_shape_and_space_amplification(
     tmp_path: os.PathLike[str],
 ) -> None:

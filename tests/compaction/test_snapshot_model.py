@@ -26,6 +26,7 @@ def _check(snap: lsmkv.Snapshot | lsmkv.DB, model: dict[bytes, bytes], keys: lis
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [1, 2])
 def test_snapshots_read_their_point_in_time_under_background_compaction(
     tmp_path: os.PathLike[str], seed: int

@@ -23,11 +23,11 @@ import pytest
 import lsmkv
 
 from .workload import (
-    FULL,
     SMALL_STORE,
     Op,
     Workload,
     apply_op,
+    campaign_scales,
     model_apply,
     read_all,
 )
@@ -185,20 +185,7 @@ def kill_loop(tmp: Path, rounds: int) -> Counter[str]:
     return counts
 
 
-@pytest.mark.parametrize(
-    "scale",
-    [
-        pytest.param(1, id="ci"),
-        pytest.param(
-            10,
-            id="full",
-            marks=[
-                pytest.mark.slow,
-                pytest.mark.skipif(not FULL, reason="LSMKV_STRESS=full runs the 10x campaign"),
-            ],
-        ),
-    ],
-)
+@campaign_scales
 @pytest.mark.timeout(900)
 def test_kill9_loop(tmp_path: Path, scale: int) -> None:
     counts = kill_loop(tmp_path, 60 * scale)

@@ -20,11 +20,11 @@ import lsmkv
 from lsmkv.testing import FaultFS, MemFS
 
 from .workload import (
-    FULL,
     SMALL_STORE,
     Op,
     Workload,
     apply_op,
+    campaign_scales,
     matching_prefix,
     read_all,
 )
@@ -171,20 +171,7 @@ def run_campaign(scale: int) -> Counter[str]:
     return campaign.counts
 
 
-@pytest.mark.parametrize(
-    "scale",
-    [
-        pytest.param(1, id="ci"),
-        pytest.param(
-            10,
-            id="full",
-            marks=[
-                pytest.mark.slow,
-                pytest.mark.skipif(not FULL, reason="LSMKV_STRESS=full runs the 10x campaign"),
-            ],
-        ),
-    ],
-)
+@campaign_scales
 def test_power_loss_campaign(scale: int) -> None:
     counts = run_campaign(scale)
     print(dict(counts))

@@ -14,10 +14,29 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
+
 import lsmkv
 
 # The 10x campaign (make stress) sets LSMKV_STRESS=full.
 FULL = os.environ.get("LSMKV_STRESS") == "full"
+
+# Every campaign runs at two scales: `ci` (1x, in every suite run) and `full` (10x, slow,
+# only with LSMKV_STRESS=full, i.e. `make stress`). Decorate a test taking `scale`.
+campaign_scales = pytest.mark.parametrize(
+    "scale",
+    [
+        pytest.param(1, id="ci"),
+        pytest.param(
+            10,
+            id="full",
+            marks=[
+                pytest.mark.slow,
+                pytest.mark.skipif(not FULL, reason="LSMKV_STRESS=full runs the 10x campaign"),
+            ],
+        ),
+    ],
+)
 
 # Options that make a small workload reach flushes and compactions often.
 SMALL_STORE: dict[str, Any] = {

@@ -41,7 +41,7 @@ def vkey(w: int) -> bytes:
     return b"w%d:version" % w
 
 
-def run(path: Path, seconds: float) -> Counter[str]:
+def run(path: Path, seconds: float, minimums: dict[str, int]) -> Counter[str]:
     db = lsmkv.open(path, sync=False, **OPTS)
     with db.batch() as b:
         for w in range(WRITERS):
@@ -141,6 +141,14 @@ def run(path: Path, seconds: float) -> Counter[str]:
     for t in threads:
         t.start()
     stop.wait(seconds)
+    # On a loaded machine the threads may need longer to reach the minimums: carry on
+    # until they do (up to three times the planned time), rather than fail on speed.
+    deadline = time.monotonic() + 2 * seconds
+    while not stop.is_set() and time.monotonic() < deadline:
+        with lock:
+            if all(counts[name] >= n for name, n in minimums.items()):
+                break
+        time.sleep(0.2)
     stop.set()
     for t in threads:
         t.join(60)
@@ -173,12 +181,16 @@ def run(path: Path, seconds: float) -> Counter[str]:
 )
 @pytest.mark.timeout(1200)
 def test_concurrent_readers_writers_and_compactions(tmp_path: Path, seconds: int) -> None:
-    counts = run(tmp_path / "db", seconds)
-    print(dict(counts))
     scale = seconds // 30
-    assert counts["invariant_checks"] >= 1000 * scale
-    assert counts["version_checks"] >= 300 * scale
-    assert counts["snapshot_compactions"] >= 3 * scale
-    assert counts["iterations"] >= 5 * scale
+    minimums = {
+        "invariant_checks": 1000 * scale,
+        "version_checks": 300 * scale,
+        "snapshot_compactions": 5 * scale,
+        "iterations": 5 * scale,
+    }
+    counts = run(tmp_path / "db", seconds, minimums)
+    print(dict(counts))
+    for name, n in minimums.items():
+        assert counts[name] >= n, (name, counts[name])
     assert counts["flushes"] >= 20 * scale
     assert counts["compactions"] >= 10 * scale

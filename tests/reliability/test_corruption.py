@@ -14,7 +14,7 @@ from collections import Counter
 import pytest
 
 import lsmkv
-from crash.workload import FULL, Workload, apply_op, check_value, key_of, model_at
+from crash.workload import Workload, apply_op, campaign_scales, check_value, key_of, model_at
 from lsmkv.core import filenames
 from lsmkv.testing import FaultFS, MemFS
 
@@ -194,20 +194,7 @@ def mutation_campaign(scale: int) -> Counter[str]:
     return counts
 
 
-SCALES = [
-    pytest.param(1, id="ci"),
-    pytest.param(
-        10,
-        id="full",
-        marks=[
-            pytest.mark.slow,
-            pytest.mark.skipif(not FULL, reason="LSMKV_STRESS=full runs the 10x campaign"),
-        ],
-    ),
-]
-
-
-@pytest.mark.parametrize("scale", SCALES)
+@campaign_scales
 def test_byte_flips(scale: int) -> None:
     counts = flip_campaign(scale)
     print(dict(counts))
@@ -218,7 +205,7 @@ def test_byte_flips(scale: int) -> None:
     assert counts["repairs"] >= 50 * scale
 
 
-@pytest.mark.parametrize("scale", SCALES)
+@campaign_scales
 def test_mutations(scale: int) -> None:
     counts = mutation_campaign(scale)
     print(dict(counts))

@@ -23,10 +23,10 @@ import pytest
 
 import lsmkv
 from crash.workload import (
-    FULL,
     SMALL_STORE,
     Workload,
     apply_op,
+    campaign_scales,
     key_of,
     matching_prefix,
     read_all,
@@ -199,20 +199,7 @@ def run_faults(scale: int) -> Tally:
     return tally
 
 
-@pytest.mark.parametrize(
-    "scale",
-    [
-        pytest.param(1, id="ci"),
-        pytest.param(
-            10,
-            id="full",
-            marks=[
-                pytest.mark.slow,
-                pytest.mark.skipif(not FULL, reason="LSMKV_STRESS=full runs the 10x campaign"),
-            ],
-        ),
-    ],
-)
+@campaign_scales
 def test_injected_faults(scale: int) -> None:
     tally = run_faults(scale)
     print(dict(tally.counts), dict(tally.phases))

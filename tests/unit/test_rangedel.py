@@ -52,3 +52,46 @@ def test_many_overlapping_tombstones() -> None:
     for key in (bytes([k]) for k in range(256)):
         expected = max((s for a, b, s in tombs if a <= key < b), default=0)
         assert f.covering_seq(key, 10**9) == expected
+
+
+def _brute_uncovered(
+    f: Fragments, floor: int, lo: bytes, hi: bytes, keys: list[bytes]
+) -> list[bytes]:
+    return [k for k in keys if lo <= k < hi and f.covering_seq(k, 10**9) <= floor]
+
+
+def test_uncovered_parts_skip_only_spans_newer_than_the_source() -> None:
+    f = Fragments([(b"b", b"d", 9), (b"d", b"f", 4), (b"h", b"k", 12)])
+    # A source whose newest entry is seq 5: the seq-9 and seq-12 spans hide all of it.
+    assert f.uncovered(5, None, None) == [(None, b"b"), (b"d", b"h"), (b"k", None)]
+    # Seq 10: only the seq-12 span hides it.
+    assert f.uncovered(10, b"a", b"z") == [(b"a", b"h"), (b"k", b"z")]
+    # Nothing newer than seq 20: read everything.
+    assert f.uncovered(20, b"a", b"z") == [(b"a", b"z")]
+    # Bounds inside a covered span.
+    assert f.uncovered(5, b"bb", b"c") == []
+    assert f.uncovered(5, b"c", b"e") == [(b"d", b"e")]
+
+
+def test_uncovered_agrees_with_point_lookups() -> None:
+    import random
+
+    rng = random.Random(7)
+    keys = [bytes([a, b]) for a in range(97, 110) for b in range(97, 110)]
+    for _ in range(200):
+        tombs = []
+        for _ in range(rng.randrange(0, 6)):
+            a, b = sorted(rng.sample(keys, 2))
+            tombs.append((a, b, rng.randrange(1, 20)))
+        f = Fragments(tombs)
+        floor = rng.randrange(0, 20)
+        lo, hi = sorted(rng.sample(keys, 2))
+        parts = f.uncovered(floor, lo, hi)
+        read = [
+            k for k in keys if any((a is None or a <= k) and (b is None or k < b) for a, b in parts)
+        ]
+        # Every key a source at `floor` could still show is read; no part leaves [lo, hi).
+        assert set(_brute_uncovered(f, floor, lo, hi, keys)) <= set(read)
+        assert all(lo <= k < hi for k in read)
+        # And nothing hidden from such a source is read.
+        assert all(f.covering_seq(k, 10**9) <= floor for k in read)

@@ -6,12 +6,14 @@ Three runs on fresh stores, each pushing the same N items and then consuming the
   item with one point tombstone; no compaction is asked for.
 - **naive + compact()**: the same, with a manual `db.compact()` at 10%, 50% and 90%
   popped (just before that stage is measured).
-- **recipe**: `lsmkv.recipes.Queue`: head remembered, lower-bounded scan, range
-  deletes every `ack_every` pops.
+- **recipe**: `lsmkv.recipes.Queue`: head remembered, lower-bounded scans reading
+  `read_ahead` items ahead, range deletes every `ack_every` pops.
 
 At each stage (0%, 10%, ..., 90% popped) the bench times head scans (the search for
-the first live item: `peek`) and reads the store's counters around each one to get the
-tombstones stepped over per scan. The recipe's every pop is timed too, per 10% window.
+the first live item: the naive `peek`; for the recipe, the lower-bounded scan its pops
+run when their read-ahead is empty, limited to one item) and reads the store's
+counters around each one to get the deleted entries stepped over per scan. The
+recipe's every pop is timed too, per 10% window.
 
 Between two stages the naive runs issue exactly the deletes their pops would issue
 (`delete(item_key)` in order) without timing the scan in front of each: scanning from

@@ -141,20 +141,7 @@ def write_tables(
         props, size = writer.finish()
         written += size
         number = writer.number
-        outputs.append(
-            FileMeta(
-                number=number,
-                size=size,
-                smallest=props.smallest_key,
-                largest=props.largest_key,
-                smallest_seq=props.smallest_seq,
-                largest_seq=props.largest_seq,
-                entries=props.entries,
-                point_deletes=props.point_deletes,
-                range_deletes=props.range_deletes,
-                max_deletes_in_window=props.max_deletes_in_window,
-            )
-        )
+        outputs.append(FileMeta.of_table(number, size, props))
         if ctx.trace is not None:
             fields: dict[str, Any] = {}
             if len(sample) <= TRACE_KEYS_MAX:

@@ -15,10 +15,11 @@ Leveled policy, as LevelDB and RocksDB (docs/compaction.md has the picture):
 - Outputs are cut at `target_file_bytes` and wherever the output has come to overlap
   more than `max_grandparent_overlap_bytes` of the level below the output level, so
   that compacting any one output file later never rewrites too much.
-- When nothing is over its target, deletion-triggered compaction (DTC) looks for a
-  table whose densest window holds `deletion_trigger` point tombstones among
-  `deletion_window_entries` entries, and pushes it down a level (or rewrites it in
-  place at the last level) so its tombstones meet, and remove, what they delete.
+- Deletion-triggered compaction (DTC, `pick_dense`) looks for a table whose densest
+  window holds `deletion_trigger` point tombstones among `deletion_window_entries`
+  entries, and pushes it down a level (or rewrites it in place at the last level) so
+  its tombstones meet, and remove, what they delete. `pick` offers it when nothing is
+  over target; the engine also gives it every other turn under load (db.py).
 """
 
 from __future__ import annotations

@@ -266,15 +266,4 @@ def _write_table(
     except BaseException:
         writer.abandon()
         raise
-    return FileMeta(
-        number=number,
-        size=size,
-        smallest=props.smallest_key,
-        largest=props.largest_key,
-        smallest_seq=props.smallest_seq,
-        largest_seq=props.largest_seq,
-        entries=props.entries,
-        point_deletes=props.point_deletes,
-        range_deletes=props.range_deletes,
-        max_deletes_in_window=props.max_deletes_in_window,
-    )
+    return FileMeta.of_table(number, size, props)

@@ -73,8 +73,8 @@ DEFINITIONS: dict[str, str] = {
     "counters.compaction_seconds": "wall time spent compacting, in seconds",
     "counters.flush_seconds": "wall time spent flushing, in seconds",
     "counters.trivial_moves": "files moved down a level without being rewritten",
-    "counters.compactions_by_reason": "compactions run, per reason (manual, level0, size, "
-    "deletions, ...)",
+    "counters.compactions_by_reason": "compactions run, per reason (level0_files, level_size, "
+    "deletion_density, scan_hint, manual, manual_bottom; docs/compaction.md)",
     "counters.scan_hints": "scans that stepped over more than scan_tombstone_hint tombstones "
     "and reported their key range to compaction",
     "counters.stall_slowdowns": "writes delayed by the 1 ms slowdown",

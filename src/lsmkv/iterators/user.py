@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from itertools import chain
 from operator import eq, itemgetter
 
-from ..core.keys import KIND_DELETE, Entry
+from ..core.keys import KIND_DELETE, Entry, check_key
 from ..rangedel import Fragments
 
 
@@ -224,3 +224,24 @@ def prefix_end(prefix: bytes) -> bytes | None:
     if not trimmed:
         return None
     return trimmed[:-1] + bytes((trimmed[-1] + 1,))
+
+
+def scan_bounds(
+    start: object, end: object, prefix: object, limit: object
+) -> tuple[bytes | None, bytes | None]:
+    """The checked `[start, end)` of a scan's arguments, a prefix folded into the bounds.
+
+    Raises:
+        TypeError: a bound or prefix that is not bytes-like (named).
+        ValueError: a negative or non-int `limit`, or an oversized key.
+    """
+    lo = None if start is None else check_key(start, "start")
+    hi = None if end is None else check_key(end, "end")
+    if prefix is not None:
+        prefix = check_key(prefix, "prefix")
+        p_end = prefix_end(prefix)
+        lo = prefix if lo is None or lo < prefix else lo
+        hi = p_end if hi is None or (p_end is not None and p_end < hi) else hi
+    if limit is not None and (not isinstance(limit, int) or limit < 0):
+        raise ValueError(f"limit must be a non-negative int, got {limit!r}")
+    return lo, hi

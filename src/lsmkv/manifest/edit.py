@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..sstable.properties import TableProperties
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,22 @@ class FileMeta:
     point_deletes: int = 0
     range_deletes: int = 0
     max_deletes_in_window: int = 0
+
+    @staticmethod
+    def of_table(number: int, size: int, props: TableProperties) -> FileMeta:
+        """The manifest's record of a table just written, from its properties block."""
+        return FileMeta(
+            number=number,
+            size=size,
+            smallest=props.smallest_key,
+            largest=props.largest_key,
+            smallest_seq=props.smallest_seq,
+            largest_seq=props.largest_seq,
+            entries=props.entries,
+            point_deletes=props.point_deletes,
+            range_deletes=props.range_deletes,
+            max_deletes_in_window=props.max_deletes_in_window,
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {

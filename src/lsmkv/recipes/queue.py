@@ -107,7 +107,8 @@ class Queue:
         store's default).
 
         Cost: one get (the head marker) and two scans returning one item each.
-        Raises: `ValueError` for a bad name or `ack_every`, `lsmkv.Error` from the store.
+        Raises: `ValueError` for a bad name, `ack_every` or `read_ahead`; `lsmkv.Error`
+        from the store.
         """
         if not isinstance(ack_every, int) or ack_every < 1:
             raise ValueError(f"ack_every must be a positive int, got {ack_every!r}")
