@@ -128,8 +128,9 @@ def test_limits_are_exact() -> None:
     with lsmkv.open("/db", fs=MemFS()) as db:
         db.put(b"k" * MAX_KEY_BYTES, b"v")
         assert db.get(b"k" * MAX_KEY_BYTES) == b"v"
-        # A get of a longer key needs no check: no such key can be stored.
-        assert db.get(b"k" * (MAX_KEY_BYTES + 1)) is None
+        # A longer key is refused on reads as on writes: bad input is an error.
+        with pytest.raises(ValueError, match="limit"):
+            db.get(b"k" * (MAX_KEY_BYTES + 1))
         db.put(b"", b"")  # the empty key and the empty value are allowed
         assert db.get(b"") == b""
 
