@@ -15,12 +15,8 @@ manifest writes all happen with the mutex released.
 
 from __future__ import annotations
 
-import collections
-import errno as errno_codes
 import os
-import threading
 import time
-import weakref
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from itertools import chain
@@ -30,10 +26,9 @@ from typing import Any, TypeVar
 from .batch import OP, WriteBatch
 from .compaction import picker
 from .compaction.accounting import estimate_live_bytes
-from .compaction.job import JobContext, run_compaction, write_tables
+from .compaction.job import run_compaction, write_tables
 from .compaction.retention import RetentionTally, retain
 from .core import filenames
-from .core.counters import Counters
 from .core.keys import (
     KIND_DELETE,
     KIND_PUT,
@@ -42,50 +37,27 @@ from .core.keys import (
     check_key,
     check_value,
 )
-from .core.trace import make_tracer
 from .engine import read as read_path
+from .engine.base import STALL_NAMES as _STALL_NAMES
+from .engine.base import EngineBase
+from .engine.base import disk_error as _disk_error
+from .engine.base import file_info as _file_info
+from .engine.closing import ClosingMixin
 from .engine.commit import BATCH_HEADER, Writer, take_group
+from .engine.obsolete import ObsoleteMixin
+from .engine.recovery import RecoveryMixin
 from .engine.state import SuperVersion, make_super_version
-from .engine.tables import TableCache
-from .errors import ClosedError, CorruptionError, DiskError, Error, NotFoundError, ReadOnlyError
+from .errors import ClosedError, Error
 from .iterators.merging import FIRST_RUN, MAX_RUN, concat, merge, merge_runs, visible
 from .iterators.user import ScanTally, scan_bounds, user_entries, user_runs
 from .manifest.edit import FileMeta, VersionEdit
 from .manifest.version import Version
-from .manifest.versionset import VersionSet
 from .memtable import Memtable
 from .options import Options, make_options
 from .rangedel import Fragments
-from .sstable.cache import BlockCache
-from .sstable.writer import TableSettings
-from .storage.fs import FileLock, FileSystem, OSFileSystem
-from .wal.replay import check_sealed_wals, iter_ops, read_wal
 from .wal.writer import WalWriter
 
 T = TypeVar("T")
-
-
-_STALL_NAMES = ("none", "slowdown", "stop")
-
-
-def _file_info(level: int, f: FileMeta) -> dict[str, Any]:
-    """A table as events describe it (docs/compaction.md, "Events")."""
-    return {
-        "level": level,
-        "file": filenames.table_name(f.number),
-        "size": f.size,
-        "entries": f.entries,
-        "tombstones": f.point_deletes,
-        "range_tombstones": f.range_deletes,
-        "smallest": f.smallest.hex(),
-        "largest": f.largest.hex(),
-    }
-
-
-def _disk_error(e: OSError, what: str) -> DiskError:
-    code = e.errno
-    name = errno_codes.errorcode.get(code, str(code)) if code is not None else "?"
-    return DiskError(f"{what}: {e.strerror or e} ({name})", code)
 
 
 class Snapshot:
@@ -159,246 +131,15 @@ class _BatchContext:
             self._db.write(self.batch, sync=self._sync)
 
 
-class DB:
+class DB(RecoveryMixin, ClosingMixin, ObsoleteMixin, EngineBase):
     """An open lsmkv store. Make one with `lsmkv.open(path, **options)`."""
 
     # ------------------------------------------------------------------ opening
     def __init__(self, path: str | os.PathLike[str], options: Options) -> None:
-        self.path = os.fspath(path)
-        self.options = options
-        base_fs = options.fs if options.fs is not None else OSFileSystem()
-        # A session dies with a simulated power loss (FaultFS); the real fs is itself.
-        self._fs: FileSystem = base_fs.session(self._lost_power)
-        self._counters = Counters(
-            per_level_bytes_read=[0] * options.num_levels,
-            per_level_bytes_written=[0] * options.num_levels,
-            per_level_probes=[0] * options.num_levels,
-        )
-        self._trace = make_tracer([options.trace, *options.listeners])
-        self._mutex = threading.Lock()
-        self._write_cv = threading.Condition(self._mutex)
-        self._bg_cv = threading.Condition(self._mutex)
-        self._queue: collections.deque[Writer] = collections.deque()
-        self._waiting = 0  # writers blocked in the queue (skip notify when none)
-        # Copies of two options read on every write (an attribute read beats two).
-        self._memtable_limit = options.memtable_bytes
-        self._l0_slowdown = (
-            options.level0_slowdown_trigger if options.background_compaction else 1 << 30
-        )
-        self._block_cache = BlockCache(options.block_cache_bytes)
-        self._tables = TableCache(self._fs, self.path, self._block_cache, self._counters)
-        self._versions = VersionSet(self._fs, self.path, options.num_levels)
-        self._settings = TableSettings(
-            block_size_bytes=options.block_size_bytes,
-            bloom_bits_per_key=options.bloom_bits_per_key,
-            compression=options.compression,
-            deletion_window=options.deletion_window_entries,
-        )
-        self._snapshots: collections.Counter[int] = collections.Counter()
-        self._live_versions: weakref.WeakSet[Version] = weakref.WeakSet()
-        self._pending_outputs: set[int] = set()
-        self._wal: WalWriter | None = None
-        self._lock: FileLock | None = None
-        self._last_seq = 0  # last sequence number assigned
-        self._visible_seq = 0  # last sequence number readers may see
-        self._write_error: Error | None = None  # a failed WAL write/fsync: no more writes
-        self._bg_error: Error | None = None  # a failed flush/compaction
-        self._closed = False
-        self._shutting_down = False
-        self._bg_busy = False
-        self._manual: collections.deque[dict[str, Any]] = collections.deque()
-        # Compaction state (docs/compaction.md): background job ids, write pressure,
-        # DTC's memory of bottom rewrites, and the pending scan hint.
-        self._jobs = 0
-        self._pending_bytes = 0
-        self._stall_condition = 0  # index into _STALL_NAMES
-        self._stall_since = 0.0
-        self._dtc_exhausted: dict[int, int] = {}
-        self._hint: tuple[bytes, bytes] | None = None
-        self._hint_running = False
-        self._hint_version: Version | None = None
-        self._deletion_turn = False  # deletion work goes next (see _next_job)
-        self._bg_thread: threading.Thread | None = None
-        self._read_only = options.read_only
-        self._sv: SuperVersion
+        super().__init__(path, options)
         self._open()
 
-    def _open(self) -> None:
-        fs, path, opts = self._fs, self.path, self.options
-        try:
-            if fs.exists(path) and not fs.is_dir(path):
-                raise Error(f"{path}: exists and is not a directory, so it cannot be a store")
-            if not fs.exists(path):
-                if not opts.create_if_missing or opts.read_only:
-                    raise NotFoundError(f"{path}: no store here (create_if_missing=False)")
-                fs.mkdir(path)
-            if not opts.read_only:
-                self._lock = fs.lock(os.path.join(path, filenames.LOCK))
-            try:
-                self._recover()
-            except BaseException:
-                self._release_resources()
-                raise
-        except OSError as e:
-            raise _disk_error(e, f"opening {path}") from e
-        if not self._read_only:
-            self._bg_thread = threading.Thread(
-                target=self._background_loop, name=f"lsmkv-bg:{path}", daemon=True
-            )
-            self._bg_thread.start()
-
-    def _recover(self) -> None:
-        """Load the manifest, replay WALs newer than the last flush, flush what they held,
-        start a new WAL. On return the store holds exactly the acknowledged state."""
-        fs, path, opts = self._fs, self.path, self.options
-        names = fs.listdir(path)
-        versions = self._versions
-        if filenames.CURRENT in names:
-            if opts.error_if_exists:
-                raise Error(f"{path}: a store already exists here (error_if_exists=True)")
-            versions.recover()
-            missing = [
-                filenames.table_name(f.number)
-                for _, f in versions.current.files()
-                if filenames.table_name(f.number) not in names
-            ]
-            if missing:
-                # Fail now, naming the file, rather than at the first read that needs it.
-                raise CorruptionError(
-                    f"the manifest names {len(missing)} missing table(s): {', '.join(missing)}",
-                    os.path.join(path, missing[0]),
-                )
-        else:
-            # A creation cut short (crash or error before CURRENT was renamed into place)
-            # leaves a manifest and CURRENT.tmp: no write was ever acknowledged, so start
-            # afresh. Tables or WALs without CURRENT are a damaged store, not a new one.
-            leftovers = (filenames.LOCK, filenames.CURRENT + filenames.TEMP_SUFFIX)
-            store_files = [n for n in names if filenames.parse(n) is not None]
-            if any(filenames.parse(n)[0] != "manifest" for n in store_files):  # type: ignore[index]
-                raise CorruptionError(
-                    f"CURRENT is missing but the directory holds store files "
-                    f"(e.g. {store_files[0]!r}); lsmkv.repair() can salvage them",
-                    os.path.join(path, filenames.CURRENT),
-                )
-            strangers = [n for n in names if n not in leftovers and n not in store_files]
-            if strangers:
-                raise Error(
-                    f"{path}: not an lsmkv store (no CURRENT file, but it holds "
-                    f"{len(strangers)} other entries, e.g. {strangers[0]!r})"
-                )
-            if opts.read_only:
-                raise NotFoundError(f"{path}: no store here")
-            # The store directory's own entry must be durable too, or a power loss could
-            # take the whole store away with every synced write in it. Done on every
-            # creation, not only after mkdir: an earlier attempt may have made the
-            # directory and failed before this fsync.
-            fs.sync_dir(os.path.dirname(os.path.abspath(path)))
-            versions.install_new_manifest()
-        for parsed in filter(None, map(filenames.parse, names)):
-            versions.mark_file_number_used(parsed[1])
-        # Replay every WAL the manifest does not mark as flushed, oldest first.
-        logs = sorted(
-            num
-            for kind, num in filter(None, map(filenames.parse, names))
-            if kind == "log" and num >= versions.log_number
-        )
-        recovered = Memtable(0)
-        last_seq = versions.last_seq
-        check_sealed_wals(versions.sealed_wals, logs, path, fs, opts.wal_recovery_mode)
-        if versions.log_number and versions.log_number not in logs:
-            # The WAL the manifest names as current is always created before the
-            # manifest names it and deleted only after a later edit moves past it.
-            raise CorruptionError(
-                "the manifest's current WAL is missing: the WAL was deleted, or the "
-                "manifest lost its later edits",
-                os.path.join(path, filenames.wal_name(versions.log_number)),
-            )
-        for i, number in enumerate(logs):
-            wal_path = os.path.join(path, filenames.wal_name(number))
-            # Every WAL but the newest was fsync'd in full when the next one started,
-            # so only the newest may have a torn tail; none has after a clean close.
-            contents = read_wal(
-                fs,
-                wal_path,
-                fully_synced=i < len(logs) - 1 or number in versions.sealed_wals,
-                mode=opts.wal_recovery_mode,
-            )
-            for seq, kind, key, value in iter_ops(contents):
-                recovered.add(seq, kind, key, value)
-                last_seq = max(last_seq, seq)
-            if self._trace is not None:
-                self._trace(
-                    "recovery.wal_replayed",
-                    file=filenames.wal_name(number),
-                    batches=len(contents.batches),
-                    dropped_tail_bytes=contents.result.dropped_tail_bytes,
-                )
-            if contents.result.stopped_early:
-                break  # point_in_time: nothing after the first damage is replayed
-        self._last_seq = self._visible_seq = last_seq
-        if self._read_only:
-            imms = (recovered,) if recovered.entry_count else ()
-            self._sv = make_super_version(Memtable(0), imms, versions.current)
-            return
-        edit = VersionEdit(last_seq=last_seq)
-        if recovered.entry_count:
-            outputs, _ = write_tables(
-                retain(recovered.iter_all(), [], recovered.fragments, False, RetentionTally()),
-                list(recovered.fragments.tombstones()),
-                self._job_context(),
-                None,
-                "recovery",
-            )
-            edit.added = [(0, f) for f in outputs]
-        # The new WAL exists, durably, before the manifest names it: so the WAL numbered
-        # `log_number` is always on disk, which is what lets the check below tell a
-        # manifest that lost edits (or a deleted WAL) from a crash. A crash before the
-        # edit leaves an empty WAL to replay, which is harmless.
-        wal_number = versions.new_file_number()
-        self._wal = WalWriter(fs, os.path.join(path, filenames.wal_name(wal_number)), wal_number)
-        fs.sync_dir(path)
-        edit.log_number = wal_number
-        versions.log_and_apply(edit)
-        self._pending_outputs.clear()
-        self._sv = make_super_version(Memtable(wal_number), (), versions.current)
-        self._live_versions.add(versions.current)
-        self._delete_obsolete_files()
-
     # --------------------------------------------------------------- utilities
-    def _job_context(self) -> JobContext:
-        return JobContext(
-            fs=self._fs,
-            dirname=self.path,
-            settings=self._settings,
-            open_table=self._tables.get,
-            new_file_number=self._versions.new_file_number,
-            pending_outputs=self._pending_outputs,
-            counters=self._counters,
-            trace=self._trace,
-        )
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise ClosedError(f"{self.path}: the store is closed")
-
-    def _check_writable(self) -> None:
-        if self._closed:
-            raise ClosedError(f"{self.path}: the store is closed")
-        if self._read_only:
-            raise ReadOnlyError(f"{self.path}: the store was opened read-only")
-        if self._write_error is not None:
-            raise DiskError(
-                f"{self.path}: writes are refused after an earlier WAL failure "
-                f"({self._write_error}); reopen the store",
-                getattr(self._write_error, "errno", None),
-            )
-        if self._bg_error is not None:
-            raise DiskError(
-                f"{self.path}: writes are refused after a background error "
-                f"({self._bg_error}); reopen the store",
-                getattr(self._bg_error, "errno", None),
-            )
-
     # ------------------------------------------------------------------ writes
     def put(self, key: bytes, value: bytes, sync: bool | None = None) -> None:
         """Store `value` under `key`.
@@ -1520,42 +1261,6 @@ class DB:
         finally:
             self._mutex.release()
 
-    def _delete_obsolete_files(self) -> None:
-        """Delete files that no durable manifest and no live reader still needs."""
-        versions = self._versions
-        live_tables = set(versions.current.file_numbers())
-        for version in list(self._live_versions):
-            live_tables |= version.file_numbers()
-        live_tables |= self._pending_outputs
-        with self._mutex:
-            sv = self._sv
-            live_logs = {sv.mem.log_number, *(m.log_number for m in sv.imms)}
-        try:
-            names = self._fs.listdir(self.path)
-        except OSError:
-            return
-        for name in names:
-            parsed = filenames.parse(name)
-            if parsed is None:
-                continue
-            kind, number = parsed
-            if kind == "sst":
-                obsolete = number not in live_tables
-            elif kind == "log":
-                obsolete = number < versions.log_number and number not in live_logs
-            else:
-                obsolete = number != versions.manifest_number
-            if not obsolete:
-                continue
-            try:
-                self._fs.remove(os.path.join(self.path, name))
-            except OSError:
-                continue  # retried at the next sweep; an extra file is harmless
-            if kind == "sst":
-                self._tables.evict(number)
-            if self._trace is not None:
-                self._trace("file.deleted", file=name, kind=kind)
-
     # ----------------------------------------------------------- introspection
     # (introspect/ is imported on first use: the engine's hot paths never need it)
     def explain_get(self, key: bytes) -> dict[str, Any]:
@@ -1772,74 +1477,16 @@ class DB:
 
     # ----------------------------------------------------------------- closing
     def close(self) -> None:
-        """Stop background work, sync and close files, release the lock. Idempotent."""
-        with self._mutex:
-            if self._closed:
-                return
-            self._closed = True
-            self._bg_cv.notify_all()  # a writer stalled in _make_room sees the close now
-            while self._queue:
-                self._write_cv.wait(0.1)
-            self._shutting_down = True
-            self._bg_cv.notify_all()
-        if self._bg_thread is not None:
-            self._bg_thread.join()
-            self._bg_thread = None
-        if self._wal is not None and self._write_error is None:
-            try:
-                # A clean close makes sync=False writes durable too, and the seal makes
-                # damage to any record of this WAL, the last included, read as corruption.
-                self._wal.seal()
-                if self._bg_error is None:
-                    self._record_sealed_wals()
-            except (OSError, Error):
-                pass  # the seals are a stronger check for the next open, not a need
-        self._release_resources()
+        """Stop background work, sync and close files, release the lock. Idempotent.
 
-    def _record_sealed_wals(self) -> None:
-        """Tell the manifest the exact size of every live WAL (close, after the seal), so
-        the next open treats a WAL cut short, extended or deleted as corruption."""
-        wal = self._wal
-        assert wal is not None
-        sealed = [(wal.number, wal.offset)]
-        for mem in self._sv.imms:  # fsync'd in full when their memtable was switched out
-            name = os.path.join(self.path, filenames.wal_name(mem.log_number))
-            if self._fs.exists(name):
-                sealed.append((mem.log_number, self._fs.size(name)))
-        self._versions.log_and_apply(VersionEdit(sealed_wals=sorted(sealed)))
+        Durability: on return every acknowledged write, sync=False ones included, is
+        in an fsync'd WAL. Cost: waits for queued writers and the running background
+        job; one WAL fsync and one manifest record. Raises nothing on a second call.
 
-    def _lost_power(self) -> None:
-        """FaultFS cut the power: this DB object is dead, as its process would be.
-
-        Its file handles already fail with EIO and its lock is released; from now on
-        every call raises `ClosedError`, and the background thread stops.
+        >>> db.close()
+        >>> db.close()
         """
-        self._closed = True
-        self._lock = None
-
-        def wake() -> None:
-            with self._mutex:
-                self._shutting_down = True
-                self._bg_cv.notify_all()
-                self._write_cv.notify_all()
-
-        # From a helper thread: the caller may be an engine thread holding the mutex
-        # (a test cutting power from inside a trace hook).
-        threading.Thread(target=wake, name="lsmkv-power-loss", daemon=True).start()
-
-    def _release_resources(self) -> None:
-        if self._wal is not None:
-            try:
-                self._wal.close()
-            except OSError:
-                pass
-            self._wal = None
-        self._versions.close()
-        self._tables.close()
-        if self._lock is not None:
-            self._lock.release()
-            self._lock = None
-        self._closed = True
+        self._close()
 
     def __enter__(self) -> DB:
         return self

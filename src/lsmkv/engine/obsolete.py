@@ -1,0 +1,55 @@
+"""Deleting obsolete files: tables no Version still names, WALs already flushed, old
+manifests.
+
+A file goes only when neither the durable manifest nor any live reader can need it:
+a table stays while any Version an iterator still holds names it, or while a job is
+still writing it (pending outputs); a WAL stays until a flush recorded in the
+manifest moved past it. Run after every flush, compaction and open.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ..core import filenames
+from .base import EngineBase
+
+
+class ObsoleteMixin(EngineBase):
+    """`DB._delete_obsolete_files`."""
+
+    def _delete_obsolete_files(self) -> None:
+        """Delete files that no durable manifest and no live reader still needs."""
+        versions = self._versions
+        live_tables = set(versions.current.file_numbers())
+        for version in list(self._live_versions):
+            live_tables |= version.file_numbers()
+        live_tables |= self._pending_outputs
+        with self._mutex:
+            sv = self._sv
+            live_logs = {sv.mem.log_number, *(m.log_number for m in sv.imms)}
+        try:
+            names = self._fs.listdir(self.path)
+        except OSError:
+            return
+        for name in names:
+            parsed = filenames.parse(name)
+            if parsed is None:
+                continue
+            kind, number = parsed
+            if kind == "sst":
+                obsolete = number not in live_tables
+            elif kind == "log":
+                obsolete = number < versions.log_number and number not in live_logs
+            else:
+                obsolete = number != versions.manifest_number
+            if not obsolete:
+                continue
+            try:
+                self._fs.remove(os.path.join(self.path, name))
+            except OSError:
+                continue  # retried at the next sweep; an extra file is harmless
+            if kind == "sst":
+                self._tables.evict(number)
+            if self._trace is not None:
+                self._trace("file.deleted", file=name, kind=kind)

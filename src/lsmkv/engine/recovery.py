@@ -1,0 +1,169 @@
+"""Opening a store: create it or recover it, then start the background thread.
+
+Recovery loads the manifest, checks that every file it names is there, replays the
+WALs newer than the last flush (only the newest may have a torn tail), writes what
+they held to level 0 and starts a new WAL. The checks say why a store is refused
+(missing tables, a missing current WAL, a directory that is not a store) instead of
+failing later at the first read.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from ..compaction.job import write_tables
+from ..compaction.retention import RetentionTally, retain
+from ..core import filenames
+from ..errors import CorruptionError, Error, NotFoundError
+from ..manifest.edit import VersionEdit
+from ..memtable import Memtable
+from ..wal.replay import check_sealed_wals, iter_ops, read_wal
+from ..wal.writer import WalWriter
+from .base import EngineBase, disk_error
+from .state import make_super_version
+
+
+class RecoveryMixin(EngineBase):
+    """`DB._open` and `DB._recover`."""
+
+    def _open(self) -> None:
+        fs, path, opts = self._fs, self.path, self.options
+        try:
+            if fs.exists(path) and not fs.is_dir(path):
+                raise Error(f"{path}: exists and is not a directory, so it cannot be a store")
+            if not fs.exists(path):
+                if not opts.create_if_missing or opts.read_only:
+                    raise NotFoundError(f"{path}: no store here (create_if_missing=False)")
+                fs.mkdir(path)
+            if not opts.read_only:
+                self._lock = fs.lock(os.path.join(path, filenames.LOCK))
+            try:
+                self._recover()
+            except BaseException:
+                self._release_resources()
+                raise
+        except OSError as e:
+            raise disk_error(e, f"opening {path}") from e
+        if not self._read_only:
+            self._bg_thread = threading.Thread(
+                target=self._background_loop, name=f"lsmkv-bg:{path}", daemon=True
+            )
+            self._bg_thread.start()
+
+    def _recover(self) -> None:
+        """Load the manifest, replay WALs newer than the last flush, flush what they held,
+        start a new WAL. On return the store holds exactly the acknowledged state."""
+        fs, path, opts = self._fs, self.path, self.options
+        names = fs.listdir(path)
+        versions = self._versions
+        if filenames.CURRENT in names:
+            if opts.error_if_exists:
+                raise Error(f"{path}: a store already exists here (error_if_exists=True)")
+            versions.recover()
+            missing = [
+                filenames.table_name(f.number)
+                for _, f in versions.current.files()
+                if filenames.table_name(f.number) not in names
+            ]
+            if missing:
+                # Fail now, naming the file, rather than at the first read that needs it.
+                raise CorruptionError(
+                    f"the manifest names {len(missing)} missing table(s): {', '.join(missing)}",
+                    os.path.join(path, missing[0]),
+                )
+        else:
+            # A creation cut short (crash or error before CURRENT was renamed into place)
+            # leaves a manifest and CURRENT.tmp: no write was ever acknowledged, so start
+            # afresh. Tables or WALs without CURRENT are a damaged store, not a new one.
+            leftovers = (filenames.LOCK, filenames.CURRENT + filenames.TEMP_SUFFIX)
+            store_files = [n for n in names if filenames.parse(n) is not None]
+            if any(filenames.parse(n)[0] != "manifest" for n in store_files):  # type: ignore[index]
+                raise CorruptionError(
+                    f"CURRENT is missing but the directory holds store files "
+                    f"(e.g. {store_files[0]!r}); lsmkv.repair() can salvage them",
+                    os.path.join(path, filenames.CURRENT),
+                )
+            strangers = [n for n in names if n not in leftovers and n not in store_files]
+            if strangers:
+                raise Error(
+                    f"{path}: not an lsmkv store (no CURRENT file, but it holds "
+                    f"{len(strangers)} other entries, e.g. {strangers[0]!r})"
+                )
+            if opts.read_only:
+                raise NotFoundError(f"{path}: no store here")
+            # The store directory's own entry must be durable too, or a power loss could
+            # take the whole store away with every synced write in it. Done on every
+            # creation, not only after mkdir: an earlier attempt may have made the
+            # directory and failed before this fsync.
+            fs.sync_dir(os.path.dirname(os.path.abspath(path)))
+            versions.install_new_manifest()
+        for parsed in filter(None, map(filenames.parse, names)):
+            versions.mark_file_number_used(parsed[1])
+        # Replay every WAL the manifest does not mark as flushed, oldest first.
+        logs = sorted(
+            num
+            for kind, num in filter(None, map(filenames.parse, names))
+            if kind == "log" and num >= versions.log_number
+        )
+        recovered = Memtable(0)
+        last_seq = versions.last_seq
+        check_sealed_wals(versions.sealed_wals, logs, path, fs, opts.wal_recovery_mode)
+        if versions.log_number and versions.log_number not in logs:
+            # The WAL the manifest names as current is always created before the
+            # manifest names it and deleted only after a later edit moves past it.
+            raise CorruptionError(
+                "the manifest's current WAL is missing: the WAL was deleted, or the "
+                "manifest lost its later edits",
+                os.path.join(path, filenames.wal_name(versions.log_number)),
+            )
+        for i, number in enumerate(logs):
+            wal_path = os.path.join(path, filenames.wal_name(number))
+            # Every WAL but the newest was fsync'd in full when the next one started,
+            # so only the newest may have a torn tail; none has after a clean close.
+            contents = read_wal(
+                fs,
+                wal_path,
+                fully_synced=i < len(logs) - 1 or number in versions.sealed_wals,
+                mode=opts.wal_recovery_mode,
+            )
+            for seq, kind, key, value in iter_ops(contents):
+                recovered.add(seq, kind, key, value)
+                last_seq = max(last_seq, seq)
+            if self._trace is not None:
+                self._trace(
+                    "recovery.wal_replayed",
+                    file=filenames.wal_name(number),
+                    batches=len(contents.batches),
+                    dropped_tail_bytes=contents.result.dropped_tail_bytes,
+                )
+            if contents.result.stopped_early:
+                break  # point_in_time: nothing after the first damage is replayed
+        self._last_seq = self._visible_seq = last_seq
+        if self._read_only:
+            imms = (recovered,) if recovered.entry_count else ()
+            self._sv = make_super_version(Memtable(0), imms, versions.current)
+            return
+        edit = VersionEdit(last_seq=last_seq)
+        if recovered.entry_count:
+            outputs, _ = write_tables(
+                retain(recovered.iter_all(), [], recovered.fragments, False, RetentionTally()),
+                list(recovered.fragments.tombstones()),
+                self._job_context(),
+                None,
+                "recovery",
+            )
+            edit.added = [(0, f) for f in outputs]
+        # The new WAL exists, durably, before the manifest names it: so the WAL numbered
+        # `log_number` is always on disk, which is what lets the check below tell a
+        # manifest that lost edits (or a deleted WAL) from a crash. A crash before the
+        # edit leaves an empty WAL to replay, which is harmless.
+        wal_number = versions.new_file_number()
+        self._wal = WalWriter(fs, os.path.join(path, filenames.wal_name(wal_number)), wal_number)
+        fs.sync_dir(path)
+        edit.log_number = wal_number
+        versions.log_and_apply(edit)
+        self._pending_outputs.clear()
+        self._sv = make_super_version(Memtable(wal_number), (), versions.current)
+        self._live_versions.add(versions.current)
+        self._delete_obsolete_files()
