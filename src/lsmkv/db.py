@@ -43,10 +43,12 @@ from .engine.base import EngineBase
 from .engine.base import disk_error as _disk_error
 from .engine.base import file_info as _file_info
 from .engine.closing import ClosingMixin
-from .engine.commit import BATCH_HEADER, Writer, take_group
+from .engine.commit import Writer
 from .engine.obsolete import ObsoleteMixin
 from .engine.recovery import RecoveryMixin
+from .engine.stalls import StallMixin
 from .engine.state import SuperVersion, make_super_version
+from .engine.writes import WriteMixin
 from .errors import ClosedError, Error
 from .iterators.merging import FIRST_RUN, MAX_RUN, concat, merge, merge_runs, visible
 from .iterators.user import ScanTally, scan_bounds, user_entries, user_runs
@@ -55,7 +57,6 @@ from .manifest.version import Version
 from .memtable import Memtable
 from .options import Options, make_options
 from .rangedel import Fragments
-from .wal.writer import WalWriter
 
 T = TypeVar("T")
 
@@ -131,7 +132,7 @@ class _BatchContext:
             self._db.write(self.batch, sync=self._sync)
 
 
-class DB(RecoveryMixin, ClosingMixin, ObsoleteMixin, EngineBase):
+class DB(WriteMixin, StallMixin, RecoveryMixin, ClosingMixin, ObsoleteMixin, EngineBase):
     """An open lsmkv store. Make one with `lsmkv.open(path, **options)`."""
 
     # ------------------------------------------------------------------ opening
@@ -161,47 +162,6 @@ class DB(RecoveryMixin, ClosingMixin, ObsoleteMixin, EngineBase):
             return
         body = OP.pack(KIND_PUT, len(key), len(value)) + key + value
         self._commit(Writer(body, ((KIND_PUT, key, value),), synced, len(key) + len(value)))
-
-    def _write_unsynced(self, kind: int, key: bytes, value: bytes) -> bool:
-        """The fast path of a lone unsynced write; False if the general path is needed.
-
-        Taken only when no group is in flight and nothing needs attention (errors, a
-        full memtable, stalls, tracing): then the write holds the mutex throughout, which
-        costs others nothing (an unsynced append takes about a microsecond) and saves a
-        queue entry and a second lock round trip.
-        """
-        with self._mutex:
-            sv = self._sv
-            mem = sv.mem
-            if (
-                self._queue
-                or self._closed
-                or self._read_only
-                or self._write_error is not None
-                or self._bg_error is not None
-                or self._trace is not None
-                or mem.approx_bytes >= self._memtable_limit
-                or len(sv.version.levels[0]) >= self._l0_slowdown
-            ):
-                return False
-            wal = self._wal
-            assert wal is not None
-            seq = self._last_seq + 1
-            framed = wal.frame_op(seq, kind, key, value)
-            try:
-                wal.write(framed)
-            except OSError as e:
-                self._write_error = _disk_error(e, f"writing the WAL of {self.path}")
-                raise self._write_error from e
-            mem.add(seq, kind, key, value)
-            self._last_seq = self._visible_seq = seq
-            c = self._counters
-            c.writes += 1
-            c.write_ops += 1
-            c.write_groups += 1
-            c.wal_bytes_written += len(framed)
-            c.user_bytes_written += len(key) + len(value)
-            return True
 
     def delete(self, key: bytes, sync: bool | None = None) -> None:
         """Write a tombstone for `key` (never an error if it is absent). Same cost and
@@ -244,275 +204,6 @@ class DB(RecoveryMixin, ClosingMixin, ObsoleteMixin, EngineBase):
         normally, discarded if it raises."""
         self._check_open()
         return _BatchContext(self, sync)
-
-    def _commit(self, w: Writer) -> None:
-        """Join the write queue; lead a group commit or wait for the leader to do ours.
-
-        Cost for a lone writer: two uncontended lock round trips, one `os.write`, one
-        fsync if asked, and the memtable inserts. The checks that can only fail in rare
-        states (closed, errors, a full memtable, stalls) hide behind one comparison each.
-        """
-        with self._mutex:
-            queue = self._queue
-            queue.append(w)
-            if len(queue) > 1:
-                self._waiting += 1
-                while not w.done and queue[0] is not w:
-                    self._write_cv.wait()
-                self._waiting -= 1
-                if w.done:
-                    if w.error is not None:
-                        raise w.error
-                    return
-            # This writer leads the next group.
-            sv = self._sv
-            if (
-                self._closed
-                or self._read_only
-                or self._write_error is not None
-                or self._bg_error is not None
-                or w.switch
-                or sv.mem.approx_bytes >= self._memtable_limit
-                or len(sv.version.levels[0]) >= self._l0_slowdown
-            ):
-                try:
-                    self._check_writable()
-                    self._make_room(force_switch=w.switch)
-                except BaseException:
-                    queue.popleft()
-                    if self._waiting:
-                        self._write_cv.notify_all()
-                    raise
-                if w.switch:
-                    queue.popleft()
-                    w.done = True
-                    if self._waiting:
-                        self._write_cv.notify_all()
-                    return
-            group = take_group(queue, w) if len(queue) > 1 else [w]
-            seq = self._last_seq + 1
-            for member in group:
-                member.seq = seq
-                seq += member.count
-            last = seq - 1
-            self._last_seq = last
-            wal = self._wal
-            mem = self._sv.mem
-        assert wal is not None
-        error: Error | None = None
-        tr = self._trace
-        synced = False
-        framed = b""
-        try:
-            if len(group) == 1:
-                framed = wal.frame(BATCH_HEADER.pack(w.seq, w.count) + w.body)
-                synced = w.sync
-            else:
-                framed = b"".join(
-                    [wal.frame(BATCH_HEADER.pack(m.seq, m.count) + m.body) for m in group]
-                )
-                synced = any(m.sync for m in group)
-            wal.write(framed)
-            if tr is not None:
-                tr(
-                    "wal.append",
-                    file=filenames.wal_name(wal.number),
-                    offset=wal.offset - len(framed),
-                    bytes=len(framed),
-                    records=len(group),
-                    first_seq=group[0].seq,
-                    last_seq=last,
-                )
-            if synced:
-                wal.sync()
-                if tr is not None:
-                    tr("wal.fsync", file=filenames.wal_name(wal.number), durable_offset=wal.offset)
-        except OSError as e:
-            # Why no retry: after a failed fsync the kernel may have dropped the dirty
-            # pages and will report success next time; a retried fsync proves nothing.
-            error = _disk_error(e, f"writing the WAL of {self.path}")
-        if error is None and tr is None:
-            for member in group:
-                mem.add_many(member.seq, member.ops)
-        elif error is None:
-            add = mem.add
-            for member in group:
-                seq = member.seq
-                for kind, key, value in member.ops:
-                    add(seq, kind, key, value)
-                    if tr is not None:
-                        tr(
-                            "memtable.insert",
-                            seq=seq,
-                            kind=kind,
-                            key=key.hex(),
-                            value=value.hex() if kind != KIND_DELETE else None,
-                            memtable_entries=len(mem),
-                            memtable_bytes=mem.approx_bytes,
-                        )
-                    seq += 1
-        c = self._counters
-        with self._mutex:
-            if error is not None:
-                self._write_error = error
-            else:
-                self._visible_seq = last
-                c.write_groups += 1
-                c.wal_bytes_written += len(framed)
-                if synced:
-                    c.wal_syncs += 1
-            for member in group:
-                queue.popleft()
-                member.done = True
-                member.error = error
-                if error is None:
-                    c.writes += 1
-                    c.write_ops += member.count
-                    c.user_bytes_written += member.user_bytes
-            if self._waiting:
-                self._write_cv.notify_all()
-        if error is not None:
-            raise error
-
-    def _make_room(self, force_switch: bool) -> None:
-        """Called by the leader with the mutex held: switch to a new memtable when the
-        current one is full, delaying or stopping (stalling) while compaction is behind.
-
-        Slowdown (L0 at `level0_slowdown_trigger` files, or pending compaction bytes at
-        the soft limit): this write waits 1 ms, once, which spreads the waiting over many
-        writes instead of one long stop. Stop (a memtable switch is needed but
-        `max_immutable_memtables` wait for flush, L0 is at `level0_stop_trigger`, or
-        pending bytes are at the hard limit): wait until background work makes room.
-        Neither is an error; both are counted in `stats()["stalls"]`. The waits end at
-        once if the store closes or background work fails (the check below raises).
-        """
-        opts = self.options
-        c = self._counters
-        delayed = False
-        stopped_at = 0.0
-        try:
-            while True:
-                self._check_writable()
-                sv = self._sv
-                switching = force_switch or sv.mem.approx_bytes >= opts.memtable_bytes
-                level, cause = self._pressure(sv, switching)
-                if level == 1 and not delayed and not force_switch:
-                    delayed = True
-                    self._set_stall(1, cause, sv)
-                    c.stall_count += 1
-                    c.stall_slowdowns += 1
-                    t0 = time.monotonic()
-                    self._bg_cv.wait(0.001)
-                    c.stall_seconds += time.monotonic() - t0
-                    continue
-                if not switching or (force_switch and sv.mem.entry_count == 0):
-                    return
-                if level == 2:
-                    self._set_stall(2, cause, sv)
-                    if not stopped_at:
-                        stopped_at = time.monotonic()
-                        c.stall_count += 1
-                        c.stall_stops += 1
-                    self._bg_cv.notify_all()
-                    self._bg_cv.wait(1.0)
-                    continue
-                self._switch_memtable()
-                return
-        finally:
-            if stopped_at:
-                c.stall_seconds += time.monotonic() - stopped_at
-            if self._stall_condition:
-                self._relax_stall(self._sv)
-
-    def _pressure(self, sv: SuperVersion, switching: bool) -> tuple[int, str]:
-        """How hard writes must wait now: (0 none | 1 slowdown | 2 stop, cause). A stop
-        applies only to a write that needs a memtable switch (LevelDB's rule): until the
-        memtable is full, writes go on at most slowed down. Mutex held."""
-        opts = self.options
-        if switching and len(sv.imms) >= opts.max_immutable_memtables:
-            return 2, "immutable_memtables"
-        if not opts.background_compaction:
-            return 0, ""
-        l0 = len(sv.version.levels[0])
-        pending = self._pending_bytes
-        hard = opts.hard_pending_compaction_bytes
-        soft = opts.soft_pending_compaction_bytes
-        cause = ""
-        if l0 >= opts.level0_stop_trigger:
-            cause = "level0_files"
-        elif hard and pending >= hard:
-            cause = "pending_compaction_bytes"
-        if cause:
-            return (2 if switching else 1), cause
-        if l0 >= opts.level0_slowdown_trigger:
-            return 1, "level0_files"
-        if soft and pending >= soft:
-            return 1, "pending_compaction_bytes"
-        return 0, ""
-
-    def _set_stall(self, condition: int, cause: str, sv: SuperVersion) -> None:
-        """Record a change of the write-stall condition and emit its events (mutex held)."""
-        old = self._stall_condition
-        if condition == old:
-            return
-        now = time.monotonic()
-        tr = self._trace
-        if old and tr is not None:
-            tr(
-                "stall.end",
-                condition=_STALL_NAMES[old],
-                seconds=round(now - self._stall_since, 6),
-            )
-        self._stall_condition = condition
-        if condition:
-            self._stall_since = now
-            if tr is not None:
-                tr(
-                    "stall.begin",
-                    condition=_STALL_NAMES[condition],
-                    cause=cause,
-                    level0_files=len(sv.version.levels[0]),
-                    immutable_memtables=len(sv.imms),
-                    pending_compaction_bytes=self._pending_bytes,
-                )
-
-    def _relax_stall(self, sv: SuperVersion) -> None:
-        """Lower the stall condition if the pressure behind it has eased (mutex held)."""
-        switching = sv.mem.approx_bytes >= self.options.memtable_bytes
-        level, cause = self._pressure(sv, switching)
-        if level < self._stall_condition:
-            self._set_stall(level, cause, sv)
-
-    def _switch_memtable(self) -> None:
-        """The active memtable becomes immutable and a new WAL starts (mutex held)."""
-        old_wal = self._wal
-        assert old_wal is not None
-        number = self._versions.new_file_number()
-        try:
-            # Sync the old WAL in full first: recovery may then treat every WAL but the
-            # newest as complete, so damage in one of them is corruption, not a torn tail.
-            old_wal.sync()
-            new_wal = WalWriter(
-                self._fs, os.path.join(self.path, filenames.wal_name(number)), number
-            )
-            # The new WAL's directory entry must be durable before a synced write in it
-            # is acknowledged, or a power loss could take the whole file away.
-            self._fs.sync_dir(self.path)
-        except OSError as e:
-            self._write_error = _disk_error(e, f"starting a new WAL in {self.path}")
-            raise self._write_error from e
-        old_wal.close()
-        self._wal = new_wal
-        sv = self._sv
-        self._sv = make_super_version(Memtable(number), (sv.mem, *sv.imms), sv.version)
-        if self._trace is not None:
-            self._trace(
-                "memtable.switch",
-                new_wal=filenames.wal_name(number),
-                immutable_entries=sv.mem.entry_count,
-                immutable_memtables=len(sv.imms) + 1,
-            )
-        self._bg_cv.notify_all()
 
     # ------------------------------------------------------------------- reads
     def get(self, key: bytes, default: T | None = None) -> bytes | T | None:
@@ -1105,16 +796,6 @@ class DB(RecoveryMixin, ClosingMixin, ObsoleteMixin, EngineBase):
         self._live_versions.add(sv.version)
         if self._stall_condition:
             self._relax_stall(sv)
-
-    def _note_version(self, version: Version) -> None:
-        """Recompute the write-pressure figures of a new Version (mutex held). O(files)."""
-        opts = self.options
-        self._pending_bytes = picker.pending_compaction_bytes(version, opts)
-        if opts.background_compaction:
-            soft = opts.soft_pending_compaction_bytes
-            # 0 sends every write through `_make_room`, where the delay is applied.
-            over = bool(soft) and self._pending_bytes >= soft
-            self._l0_slowdown = 0 if over else opts.level0_slowdown_trigger
 
     def _run_compaction(self, c: picker.Compaction) -> None:
         """Run one compaction and install its result (mutex released)."""
