@@ -108,7 +108,7 @@ def test_power_loss_kills_the_open_store() -> None:
 def test_an_unexpected_exception_in_background_work_is_reported_not_a_hang(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import lsmkv.db as dbmod
+    import lsmkv.engine.flush as flushmod
 
     def broken(*args: object, **kwargs: object) -> None:
         raise ValueError("a bug in the flush")
@@ -116,7 +116,7 @@ def test_an_unexpected_exception_in_background_work_is_reported_not_a_hang(
     fs = FaultFS(MemFS())
     db = lsmkv.open(PATH, fs=fs)
     db.put(b"k", b"v")
-    monkeypatch.setattr(dbmod, "write_tables", broken)
+    monkeypatch.setattr(flushmod, "write_tables", broken)
     with pytest.raises(lsmkv.Error, match="a bug in the flush"):
         db.flush()  # was: the background thread died and flush() waited forever
     assert "a bug in the flush" in db.stats()["background_error"]

@@ -1,0 +1,391 @@
+"""Background work: one thread runs flushes and compactions, one job at a time.
+
+The loop sleeps on a condition until a job is due, runs it with the mutex released
+and wakes writers after it. `_next_job` orders the work (flushes, manual and hinted
+compactions, size-triggered, deletion-triggered; docs/compaction.md), `_run_compaction`
+runs one step and installs the result, and the first failure stops background work
+for good (`_set_bg_error` says why). `DB.compact` and `DB.wait_for_compaction` queue
+requests for this thread and wait on it; a scan that stepped over many tombstones
+leaves a hint here (`_scan_hint`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from functools import partial
+from typing import Any
+
+from ..compaction import picker
+from ..compaction.job import run_compaction
+from ..core.keys import check_key
+from ..errors import ClosedError, Error
+from ..iterators.user import ScanTally
+from ..manifest.edit import FileMeta
+from ..manifest.version import Version
+from .base import EngineBase, disk_error, file_info
+from .state import SuperVersion, make_super_version
+
+
+class BackgroundMixin(EngineBase):
+    """The background thread's loop and jobs, and the manual requests it serves."""
+
+    def _compact_range(self, start: bytes | None, end: bytes | None) -> None:
+        """`DB.compact`: flush, queue a manual request, wait for its steps to run."""
+        if start is not None:
+            start = check_key(start, "start")
+        if end is not None:
+            end = check_key(end, "end")
+        self._flush_now()
+        request = self._request(start, end, picker.MANUAL)
+        with self._mutex:
+            self._manual.append(request)
+            self._bg_cv.notify_all()
+            while not request["done"]:
+                if self._closed and self._bg_thread is None:
+                    raise ClosedError(f"{self.path}: the store is closed")
+                self._bg_cv.wait(0.5)
+        if request["error"] is not None:
+            raise request["error"]
+
+    def _wait_idle(self, timeout: float | None) -> bool:
+        """`DB.wait_for_compaction`: wait (mutex held between checks) until nothing is due."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._mutex:
+            while True:
+                self._check_open()
+                if self._read_only:
+                    return True  # no background work ever runs in a read-only store
+                if self._bg_error is not None:
+                    raise self._bg_error
+                if not self._bg_busy and self._idle_job() is None:
+                    return True
+                left = 0.5 if deadline is None else min(0.5, deadline - time.monotonic())
+                if left <= 0:
+                    return False
+                self._bg_cv.notify_all()
+                self._bg_cv.wait(left)
+
+    def _background_loop(self) -> None:
+        with self._mutex:
+            self._note_version(self._sv.version)
+            while True:
+                job = None
+                while not self._shutting_down:
+                    if self._bg_error is None:
+                        job = self._next_job()
+                        if job is not None:
+                            break
+                    self._fail_manual_requests_if_errored()
+                    self._bg_cv.wait()
+                if self._shutting_down:
+                    for request in self._manual:
+                        request["done"] = True
+                        request["error"] = ClosedError(f"{self.path}: the store was closed")
+                    self._manual.clear()
+                    self._bg_cv.notify_all()
+                    return
+                self._bg_busy = True
+                assert job is not None
+                self._mutex.release()
+                try:
+                    job()
+                except Error as e:
+                    self._mutex.acquire()
+                    self._set_bg_error(e)
+                    self._mutex.release()
+                except OSError as e:
+                    self._mutex.acquire()
+                    self._set_bg_error(disk_error(e, "background work"))
+                    self._mutex.release()
+                except Exception as e:
+                    # A bug must not kill this thread silently: writers waiting for a
+                    # flush would hang forever. Stop, and say why, like a disk error.
+                    self._mutex.acquire()
+                    self._set_bg_error(Error(f"background work failed: {e!r}"))
+                    self._mutex.release()
+                finally:
+                    self._mutex.acquire()
+                    self._bg_busy = False
+                    self._bg_cv.notify_all()
+                    self._write_cv.notify_all()
+
+    def _set_bg_error(self, e: Error) -> None:
+        # Why stop rather than retry: a half-written flush or compaction is cleaned up,
+        # but the cause (full disk, failing device) is not; carrying on would pile up
+        # memtables. RocksDB does the same: the store turns read-only until reopened.
+        self._bg_error = e
+        if self._trace is not None:
+            self._trace("background.error", message=str(e))
+
+    def _fail_manual_requests_if_errored(self) -> None:
+        if self._bg_error is not None and self._manual:
+            for request in self._manual:
+                request["done"] = True
+                request["error"] = self._bg_error
+            self._manual.clear()
+            self._hint_running = False
+            self._bg_cv.notify_all()
+
+    def _request(self, start: bytes | None, end: bytes | None, reason: str) -> dict[str, Any]:
+        return {"start": start, "end": end, "reason": reason, "done": False, "error": None}
+
+    def _next_job(self) -> Callable[[], None] | None:
+        """The next piece of background work, or None (mutex held).
+
+        Order: flushes first (a full memtable blocks writers soonest), then manual and
+        hinted compactions one step at a time (automatic compactions wait, so the
+        steps see the levels they planned for), then the most urgent size-triggered
+        compaction, then a scan hint, then deletion-triggered compaction.
+        """
+        opts = self.options
+        sv = self._sv
+        if sv.imms:
+            # At L0's stop trigger, compact before flushing more: L0 then never holds
+            # more than `level0_stop_trigger` files (writers wait meanwhile). Not during
+            # a manual compaction, whose later steps assume only flushes run between.
+            if (
+                not opts.background_compaction
+                or self._manual
+                or len(sv.version.levels[0]) < opts.level0_stop_trigger
+            ):
+                return self._flush_oldest
+            c = self._pick()
+            if c is None:
+                return self._flush_oldest
+            return partial(self._run_compaction, c)
+        while self._manual:
+            request = self._manual[0]
+            plan = request.get("plan")
+            if plan is None:
+                plan = request["plan"] = self._manual_plan(
+                    request["start"], request["end"], request["reason"]
+                )
+            step = next(plan, None)
+            if step is not None:
+                return partial(self._run_compaction, step)
+            self._manual.popleft()
+            request["done"] = True
+            if request["reason"] == picker.SCAN_HINT:
+                self._hint_running = False
+                self._hint_version = self._versions.current
+            self._bg_cv.notify_all()
+        if not opts.background_compaction:
+            return None
+        c = self._pick()
+        size_due = c is not None and c.reason != picker.DELETION_DENSITY
+        # Deletion work (a scan hint, else a DTC table) gets every other turn while
+        # size-triggered work is pending, unless L0 is at its slowdown trigger: under a
+        # steady write load some level is nearly always due, and tombstones must not
+        # wait for a lull that never comes.
+        if not size_due or (
+            self._deletion_turn and len(sv.version.levels[0]) < opts.level0_slowdown_trigger
+        ):
+            if self._hint is not None:
+                lo, hi = self._hint
+                self._hint = None
+                self._hint_running = True
+                self._deletion_turn = False
+                self._manual.append(self._request(lo, hi, picker.SCAN_HINT))
+                return self._next_job()
+            dense = c if not size_due else self._pick_dense()
+            if dense is not None:
+                self._deletion_turn = False
+                return partial(self._run_compaction, dense)
+        if c is None:
+            return None
+        self._deletion_turn = True
+        return partial(self._run_compaction, c)
+
+    def _idle_job(self) -> object | None:
+        """Something background work still has to do, or None (mutex held, no side effects)."""
+        if self._sv.imms or self._manual or self._hint is not None:
+            return True
+        return self._pick() if self.options.background_compaction else None
+
+    def _pick(self) -> picker.Compaction | None:
+        return picker.pick(
+            self._versions.current,
+            self.options,
+            self._versions.compact_pointers,
+            self._dtc_exhausted,
+            min(self._snapshots) if self._snapshots else None,
+        )
+
+    def _pick_dense(self) -> picker.Compaction | None:
+        return picker.pick_dense(
+            self._versions.current,
+            self.options,
+            self._dtc_exhausted,
+            min(self._snapshots) if self._snapshots else None,
+        )
+
+    def _manual_plan(
+        self, lo: bytes | None, hi: bytes | None, reason: str
+    ) -> Iterator[picker.Compaction]:
+        """The steps of a manual (or hinted) compaction, each planned against the version
+        current when it is asked for (run under the mutex by `_next_job`)."""
+        steps = picker.manual_steps(self._versions.current, lo, hi)
+        for level in steps:
+            c = picker.manual_compaction(self._versions.current, level, lo, hi, reason)
+            if c is not None:
+                yield c
+        # Only this plan changes levels >= 1 until it ends, so the list stays valid.
+        bottom = (steps[-1] + 1) if steps else 1
+        for c in picker.bottom_rewrites(self._versions.current, bottom, lo, hi):
+            c.reason = picker.MANUAL_BOTTOM if reason == picker.MANUAL else reason
+            yield c
+
+    def _install(self, sv: SuperVersion) -> None:
+        """Make `sv` current (mutex held) and update what depends on its Version."""
+        if sv.version is not self._sv.version:
+            self._note_version(sv.version)
+        self._sv = sv
+        self._live_versions.add(sv.version)
+        if self._stall_condition:
+            self._relax_stall(sv)
+
+    def _run_compaction(self, c: picker.Compaction) -> None:
+        """Run one compaction and install its result (mutex released)."""
+        snapshots = self._snapshot_list()
+        version = self._versions.current
+        with self._mutex:
+            self._jobs += 1
+            job = self._jobs
+        tr = self._trace
+        if tr is not None:
+            tr(
+                "compaction.begin",
+                job=job,
+                reason=c.reason,
+                level=c.level,
+                output_level=c.output_level,
+                trivial_move=c.trivial_move,
+                inputs=[file_info(lvl, f) for lvl, f in c.all_inputs],
+                grandparent_files=len(c.grandparents),
+                snapshots=len(snapshots),
+            )
+        edit, result = run_compaction(
+            c,
+            version,
+            snapshots,
+            self._job_context(),
+            self.options.target_file_bytes,
+            picker.max_grandparent_overlap_bytes(self.options),
+        )
+        try:
+            self._versions.log_and_apply(edit)
+        finally:
+            self._pending_outputs.difference_update(f.number for f in result.outputs)
+        counters = self._counters
+        counters.compactions += 1
+        by_reason = counters.compactions_by_reason
+        by_reason[c.reason] = by_reason.get(c.reason, 0) + 1
+        if c.trivial_move:
+            counters.trivial_moves += 1
+        else:
+            counters.compaction_bytes_read += result.bytes_read
+            counters.compaction_bytes_written += result.bytes_written
+            for level, f in c.all_inputs:
+                counters.per_level_bytes_read[level] += f.size
+            counters.per_level_bytes_written[c.output_level] += result.bytes_written
+        counters.compaction_seconds += result.seconds
+        with self._mutex:
+            if c.reason == picker.DELETION_DENSITY:
+                self._note_dtc_outputs(c, version, snapshots, result.outputs)
+            sv = self._sv
+            self._install(make_super_version(sv.mem, sv.imms, self._versions.current))
+        if tr is not None:
+            tally = result.tally
+            tr(
+                "compaction.end",
+                job=job,
+                reason=c.reason,
+                level=c.level,
+                output_level=c.output_level,
+                trivial_move=c.trivial_move,
+                inputs=[file_info(lvl, f) for lvl, f in c.all_inputs],
+                outputs=[file_info(c.output_level, f) for f in result.outputs],
+                bytes_read=result.bytes_read,
+                bytes_written=result.bytes_written,
+                tombstones_dropped=tally.tombstones_dropped,
+                range_tombstones_dropped=tally.range_tombstones_dropped,
+                shadowed_dropped=tally.shadowed_dropped,
+                range_covered_dropped=tally.range_covered_dropped,
+                seconds=round(result.seconds, 6),
+            )
+        # Drop this frame's references to the old version, or the sweep below would see
+        # it alive and keep the compaction's input files on disk until the next sweep.
+        del sv, version
+        self._delete_obsolete_files()
+
+    def _note_dtc_outputs(
+        self,
+        c: picker.Compaction,
+        version: Version,
+        snapshots: list[int],
+        outputs: list[FileMeta],
+    ) -> None:
+        """Remember bottom-level DTC outputs that are still dense (mutex held).
+
+        Their tombstones stayed for an open snapshot (nothing lies beneath them), so
+        rewriting them again is useless until that snapshot goes; without this note the
+        picker would rewrite them forever.
+        """
+        lo, hi = c.key_range()
+        if not version.bottommost_for(c.output_level, lo, hi):
+            return  # tombstones left above other data: a further push down makes progress
+        horizon = snapshots[0] if snapshots else picker.NO_SNAPSHOT
+        for f in outputs:
+            if picker.is_dense(f, self.options):
+                self._dtc_exhausted[f.number] = horizon
+        live = self._versions.current.file_numbers()
+        for number in [n for n in self._dtc_exhausted if n not in live]:
+            del self._dtc_exhausted[number]
+
+    def _scan_hint(self, tally: ScanTally) -> None:
+        """A scan stepped over more deleted entries than `scan_tombstone_hint`: queue a
+        compaction of the key range it stepped over (once per change of the tables, so
+        tombstones still in the memtable, which no compaction can remove, cause no loop).
+        Called by the iterator when it closes; costs one lock round trip."""
+        lo, hi = tally.first_deleted, tally.last_deleted
+        if lo is None or hi is None:
+            return
+        if lo > hi:
+            lo, hi = hi, lo  # a reverse scan
+        # Bounded wait: this runs when an iterator is finalized, which the garbage
+        # collector may do in a thread that already holds the mutex. A hint is only a
+        # hint; dropping one beats a deadlock.
+        if not self._mutex.acquire(timeout=0.1):
+            return
+        try:
+            if self._closed or self._read_only or not self.options.background_compaction:
+                return
+            self._counters.scan_hints += 1
+            version = self._versions.current
+            accepted = (
+                version is not self._hint_version
+                and not self._hint_running
+                and any(
+                    f.point_deletes or f.range_deletes
+                    for level in range(version.num_levels)
+                    for f in version.overlapping(level, lo, hi)
+                )
+            )
+            if self._trace is not None:
+                self._trace(
+                    "compaction.hint",
+                    start=lo.hex(),
+                    end=hi.hex(),
+                    tombstones=tally.tombstones,
+                    range_deleted=tally.range_deleted,
+                    accepted=accepted,
+                )
+            if not accepted:
+                return
+            if self._hint is not None:
+                lo, hi = min(lo, self._hint[0]), max(hi, self._hint[1])
+            self._hint = (lo, hi)
+            self._bg_cv.notify_all()
+        finally:
+            self._mutex.release()
