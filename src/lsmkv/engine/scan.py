@@ -1,0 +1,149 @@
+"""The scan path: the sources of a range scan, merged and filtered for the user.
+
+A scan captures the SuperVersion once (it reads the store as of that moment, and its
+Version keeps the tables it reads alive), builds one source per memtable, per level-0
+table and per deeper level (deeper tables opened lazily, as the scan reaches them),
+skips spans hidden by range tombstones with a seek, and hands the merge to the
+user-facing iterator of iterators/user.py. When the iterator ends, its tally of what
+it stepped over goes to the counters, and maybe to a compaction hint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from functools import partial
+from itertools import chain
+from typing import Any
+
+from ..iterators.merging import FIRST_RUN, MAX_RUN, concat, merge, merge_runs, visible
+from ..iterators.user import ScanTally, scan_bounds, user_entries, user_runs
+from ..manifest.edit import FileMeta
+from ..memtable import Memtable
+from ..rangedel import Fragments
+from . import read as read_path
+from .base import EngineBase
+from .state import SuperVersion
+
+
+class ScanMixin(EngineBase):
+    """`DB._scan_at` (the body of `DB.scan` and `Snapshot.scan`) and its parts."""
+
+    def _scan_at(
+        self,
+        read_seq: int,
+        start: bytes | None,
+        end: bytes | None,
+        prefix: bytes | None,
+        reverse: bool,
+        limit: int | None,
+    ) -> Iterator[tuple[bytes, bytes]]:
+        self._check_open()
+        start, end = scan_bounds(start, end, prefix, limit)
+        sv = self._sv  # captured now: the iterator reads the store as of this moment
+        sources, fragments = self._sources(sv, read_seq, start, end, reverse)
+        self._counters.iterators += 1
+        return self._iterate(sv, sources, fragments, read_seq, reverse, limit)
+
+    def _sources(
+        self,
+        sv: SuperVersion,
+        read_seq: int,
+        start: bytes | None,
+        end: bytes | None,
+        reverse: bool,
+    ) -> tuple[list[Iterator[Any]], Fragments]:
+        if start is not None and end is not None and start >= end:
+            return [], Fragments(())
+        version = sv.version
+        tables = self._tables
+        hi = end  # inclusive bound for the overlap test is fine: over-approximates
+        mems = (sv.mem, *sv.imms)
+        chosen = [
+            version.overlapping(level, start, hi) if files else []
+            for level, files in enumerate(version.levels)
+        ]
+        # Range tombstones first: they decide which parts of the range each source may
+        # skip. A deeper level's tables are otherwise opened lazily, as the scan reaches
+        # them (a scan that stops early, a queue's head or `limit=1`, must not pay per
+        # table of the range); only those holding range tombstones are opened up front,
+        # because their tombstones apply to keys of other tables too.
+        frags = [m.fragments for m in mems if m.range_tombstones]
+        for level, files in enumerate(chosen):
+            for f in files:
+                if level == 0 or f.range_deletes:
+                    fragments = tables.get(f.number).fragments
+                    if fragments:
+                        frags.append(fragments)
+        deletions = read_path.visible_fragments(frags, read_seq, start, end)
+
+        def parts(newest_seq: int) -> list[tuple[bytes | None, bytes | None]]:
+            """The sub-ranges a source whose newest entry is `newest_seq` must read: a
+            span hidden by a newer range tombstone is skipped with a seek, never walked
+            entry by entry (a `delete_range` of a million keys costs a scan nothing)."""
+            if not deletions:
+                return [(start, end)]
+            found = deletions.uncovered(newest_seq, start, end)
+            return found[::-1] if reverse else found
+
+        def memtable_entries(mem: Memtable) -> Iterator[Any]:
+            ranges = parts(mem.last_seq)
+            if len(ranges) == 1:
+                return mem.iter_latest(read_seq, *ranges[0], reverse)
+            return concat(mem.iter_latest(read_seq, a, b, reverse) for a, b in ranges)
+
+        # An empty memtable would only add a merge input.
+        sources = [memtable_entries(m) for m in mems if m.entry_count]
+
+        def table_entries(f: FileMeta) -> Iterator[Any]:
+            reader = tables.get(f.number)
+            ranges = parts(f.largest_seq)
+            if len(ranges) == 1:
+                it = reader.iter_entries(*ranges[0], reverse)
+            else:
+                it = concat(reader.iter_entries(a, b, reverse) for a, b in ranges)
+            return visible(it, read_seq) if f.largest_seq > read_seq else it
+
+        for level, files in enumerate(chosen):
+            if not files:
+                continue
+            if level == 0:
+                sources.extend(table_entries(f) for f in files)
+            else:
+                ordered = files[::-1] if reverse else files
+                sources.append(concat(table_entries(f) for f in ordered))
+        return sources, deletions
+
+    def _iterate(
+        self,
+        sv: SuperVersion,
+        sources: list[Iterator[Any]],
+        fragments: Fragments,
+        read_seq: int,
+        reverse: bool,
+        limit: int | None,
+    ) -> Iterator[tuple[bytes, bytes]]:
+        # The user-facing iterator counts what it steps over and hands the tally to
+        # _count_scan when it ends or is closed. `sv` rides along in that callback on
+        # purpose: the iterator holds it for its whole life, and its Version keeps the
+        # tables it reads from being deleted (and their readers closed) by compaction.
+        finish = partial(self._count_scan, sv)
+        if not fragments:
+            # No range tombstones: merge and filter a run at a time, so the per-entry
+            # work runs in C (iterators/merging.py, user_runs).
+            first = FIRST_RUN if limit is None else max(1, min(limit, MAX_RUN))
+            runs = user_runs(
+                merge_runs(sources, reverse, first), reverse, ScanTally(), limit, finish
+            )
+            return chain.from_iterable(runs)
+        merged = merge(sources, reverse)
+        return user_entries(merged, fragments, read_seq, reverse, ScanTally(), limit, finish)
+
+    def _count_scan(self, sv: SuperVersion, tally: ScanTally) -> None:
+        c = self._counters
+        c.iterator_entries += tally.returned
+        c.tombstones_skipped += tally.tombstones
+        c.range_deleted_skipped += tally.range_deleted
+        c.shadowed_skipped += tally.shadowed
+        hint = self.options.scan_tombstone_hint
+        if hint and tally.tombstones + tally.range_deleted > hint:
+            self._scan_hint(tally)
