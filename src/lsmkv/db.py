@@ -38,6 +38,7 @@ from .engine.base import EngineBase
 from .engine.closing import ClosingMixin
 from .engine.commit import Writer
 from .engine.flush import FlushMixin
+from .engine.get import GetMixin
 from .engine.obsolete import ObsoleteMixin
 from .engine.recovery import RecoveryMixin
 from .engine.scan import ScanMixin
@@ -125,6 +126,7 @@ class _BatchContext:
 class DB(
     WriteMixin,
     StallMixin,
+    GetMixin,
     ScanMixin,
     SnapshotMixin,
     FlushMixin,
@@ -235,66 +237,10 @@ class DB(
             return value
         return default
 
-    def _get_at(self, key: bytes, seq: int, default: T | None) -> bytes | T | None:
-        key = check_key(key)
-        self._check_open()
-        if self._trace is not None:
-            return self._traced_get(key, seq, default)
-        c = self._counters
-        c.gets += 1
-        entry = read_path.lookup(self._sv, key, seq, self._tables, c)
-        if entry is not None and entry[2] == KIND_PUT:
-            c.gets_found += 1
-            result: bytes = entry[3]
-            return result
-        return default
-
-    def _traced_get(self, key: bytes, seq: int, default: T | None) -> bytes | T | None:
-        self._counters.gets += 1
-        entry, report = read_path.walk(self._sv, key, seq, self._tables)
-        c = self._counters
-        # A traced get counts what it did like an untraced one, so stats() agrees.
-        for step in report["steps"]:
-            bloom = step.get("bloom")
-            if step["source"] == "memtable":
-                c.memtable_hits += step["result"] != "absent"
-            elif bloom == "skip":
-                c.bloom_skips += 1
-            elif "why" in step:
-                c.key_range_skips += 1
-            else:
-                c.tables_probed += 1
-                c.per_level_probes[step["level"]] += 1
-                c.bloom_false_positives += bloom == "false_positive"
-        assert self._trace is not None
-        self._trace("get", **report)
-        if entry is not None and entry[2] == KIND_PUT:
-            self._counters.gets_found += 1
-            found: bytes = entry[3]
-            return found
-        return default
-
     def multi_get(self, keys: Iterable[bytes]) -> list[bytes | None]:
         """The values of several keys, all read at one point in time."""
         self._check_open()
         return self._multi_get_at(list(keys), self._visible_seq)
-
-    def _multi_get_at(self, keys: list[bytes], seq: int) -> list[bytes | None]:
-        sv = self._sv
-        c = self._counters
-        tables = self._tables
-        out: list[bytes | None] = []
-        for key in keys:
-            if type(key) is not bytes or len(key) > MAX_KEY_BYTES:
-                key = check_key(key)
-            c.gets += 1
-            entry = read_path.lookup(sv, key, seq, tables, c)
-            if entry is not None and entry[2] == KIND_PUT:
-                c.gets_found += 1
-                out.append(entry[3])
-            else:
-                out.append(None)
-        return out
 
     def __contains__(self, key: object) -> bool:
         return self.get(key) is not None  # type: ignore[arg-type]
