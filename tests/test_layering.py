@@ -153,3 +153,21 @@ def test_no_file_io_outside_storage() -> None:
                     if name.split(".")[0] in FILE_MODULES:
                         problems.append(f"{where}:{node.lineno}: imports {name}")
     assert not problems, "file I/O must go through storage/:\n" + "\n".join(problems)
+
+
+def test_each_engine_method_is_defined_once() -> None:
+    """`DB` inherits one mixin per engine concept (engine/base.py). If two of them, or a
+    mixin and `DB`, defined the same method, the order of `DB`'s bases would silently
+    decide which one runs; so every method has exactly one home."""
+    from lsmkv.db import DB
+
+    owners: dict[str, list[str]] = {}
+    for cls in DB.__mro__:
+        if cls is object:
+            continue
+        for name, value in vars(cls).items():
+            if callable(value) and not (name.startswith("__") and name.endswith("__")):
+                owners.setdefault(name, []).append(cls.__name__)
+    twice = {name: classes for name, classes in owners.items() if len(classes) > 1}
+    assert not twice, f"methods defined in more than one engine part: {twice}"
+    assert {"_commit", "_recover", "_next_job", "_scan_at", "_stats"} <= owners.keys()

@@ -1,5 +1,11 @@
-"""The DB: the public face of a store (shared/api.md), wiring the write path, the read
-path, background flush and compaction, and recovery.
+"""The DB: the public face of a store (shared/api.md), a thin facade over the engine.
+
+`DB` holds the public methods with their contracts (cost, durability, raises,
+examples); their bodies live in `engine/`, one mixin class per concept (listed in
+engine/__init__.py), which `DB` inherits. The hot paths keep exactly the calls they
+had before the split, because a delegation would cost each call one more Python frame:
+`put`/`delete` validate and go straight to `_write_unsynced` or `_commit`, `get` runs its
+lookup inline, `scan` goes straight to `_scan_at`.
 
 Data flows one way. A write: `WriteBatch` encoding -> group commit (engine/commit.py)
 -> WAL append (+ fsync) -> memtable. A full memtable becomes immutable and a new WAL
@@ -134,14 +140,17 @@ class DB(
     ObsoleteMixin,
     EngineBase,
 ):
-    """An open lsmkv store. Make one with `lsmkv.open(path, **options)`."""
+    """An open lsmkv store. Make one with `lsmkv.open(path, **options)`.
+
+    The bases are the engine's parts (engine/), one concept each; their order does not
+    matter, since no two define the same method (tests/test_layering.py checks that).
+    """
 
     # ------------------------------------------------------------------ opening
     def __init__(self, path: str | os.PathLike[str], options: Options) -> None:
         super().__init__(path, options)
         self._open()
 
-    # --------------------------------------------------------------- utilities
     # ------------------------------------------------------------------ writes
     def put(self, key: bytes, value: bytes, sync: bool | None = None) -> None:
         """Store `value` under `key`.
@@ -336,7 +345,6 @@ class DB(
         """
         return self._wait_idle(timeout)
 
-    # -------------------------------------------------------- background work
     # ----------------------------------------------------------- introspection
     # (introspect/ is imported on first use: the engine's hot paths never need it)
     def explain_get(self, key: bytes) -> dict[str, Any]:

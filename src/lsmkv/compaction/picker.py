@@ -19,7 +19,7 @@ Leveled policy, as LevelDB and RocksDB (docs/compaction.md has the picture):
   window holds `deletion_trigger` point tombstones among `deletion_window_entries`
   entries, and pushes it down a level (or rewrites it in place at the last level) so
   its tombstones meet, and remove, what they delete. `pick` offers it when nothing is
-  over target; the engine also gives it every other turn under load (db.py).
+  over target; the engine also gives it every other turn under load (engine/background.py).
 """
 
 from __future__ import annotations
