@@ -1,12 +1,11 @@
 """The state every part of the engine shares, declared once, and the checks they share.
 
 `DB` (db.py) is the public facade; what it does is split by concept into mixin classes
-under `engine/`: writes.py (the commit path), stalls.py (write back-pressure), flush.py,
-background.py (the background thread and compaction), obsolete.py (deleting files),
-recovery.py (open), closing.py, snapshots.py, read.py (point reads), scan.py and
-stats.py. Each mixin derives from `EngineBase`, so its methods are type-checked against
-these fields; `DB` inherits them all. A mixin method costs a call exactly as a DB method
-did, so the hot paths (put, get, scan) pay no extra layer for the split.
+under `engine/` (listed in engine/__init__.py): writes, stalls, get, scan, snapshots,
+flush, background, obsolete, recovery, closing, stats. Each mixin derives from
+`EngineBase`, so its methods are type-checked against these fields; `DB` inherits them
+all. A mixin method costs a call exactly as a DB method did, so the hot paths (put,
+get, scan) pay no extra layer for the split.
 
 Why mixins over functions taking the DB: the code moved without a line of its logic
 changing (still `self._mutex`, `self._sv`), and tests and tools that read private
