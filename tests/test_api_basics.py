@@ -102,3 +102,14 @@ def test_an_oversized_key_is_an_error_on_reads_too(tmp_path: Path) -> None:
                 read(huge)
         with pytest.raises(ValueError, match="limit"):
             db.put(huge, b"v")
+
+
+def test_verify_refuses_a_store_open_for_writing(tmp_path: Path) -> None:
+    with lsmkv.open(tmp_path / "db") as db:
+        db.put(b"k", b"v")
+        with pytest.raises(lsmkv.LockError):
+            lsmkv.verify(tmp_path / "db")
+        with lsmkv.open(tmp_path / "db", read_only=True):
+            pass
+    report = lsmkv.verify(tmp_path / "db")
+    assert report.ok, report.problems

@@ -90,9 +90,15 @@ class WriteBatch:
         self._add(KIND_DELETE, check_key(key), b"")
 
     def delete_range(self, start: bytes, end: bytes) -> None:
-        """Delete every key in `[start, end)`; an empty range (start >= end) is a no-op."""
+        """Delete every key in `[start, end)`; `start == end` deletes nothing.
+
+        Raises:
+            ValueError: `start > end` (an inverted range is a mistake, as in RocksDB).
+        """
         start = check_key(start, "start")
         end = check_key(end, "end")
+        if start > end:
+            raise ValueError(f"delete_range: start {start!r} is after end {end!r}")
         if start < end:
             self._add(KIND_RANGE_DELETE, start, end)
 

@@ -127,6 +127,7 @@ class StoreMachine(RuleBasedStateMachine):
                     self.model.pop(key, None)
                 else:
                     end = b"k" + value[:2]
+                    key, end = min(key, end), max(key, end)
                     b.delete_range(key, end)
                     for k in [k for k in self.model if key <= k < end]:
                         del self.model[k]

@@ -61,7 +61,9 @@ def test_batch_payload_round_trip() -> None:
     b.put(b"k1", b"v1")
     b.delete(b"k2")
     b.delete_range(b"a", b"m")
-    b.delete_range(b"z", b"a")  # empty range: nothing recorded
+    b.delete_range(b"q", b"q")  # empty range: nothing recorded
+    with pytest.raises(ValueError, match="after end"):
+        b.delete_range(b"z", b"a")
     assert len(b) == 3
     payload = HEADER.pack(41, len(b)) + b.body()
     seq, ops = decode_payload(payload)

@@ -22,7 +22,7 @@ DEFINITIONS: dict[str, str] = {
     "levels[].smallest_key": "smallest key in the level (hex; empty when the level is empty)",
     "levels[].largest_key": "largest key in the level (hex; empty when the level is empty)",
     "levels[].target_bytes": "size at which the level is compacted down (None for L0, "
-    "which is compacted by file count)",
+    "which is compacted by file count; the last level's is shown but never acted on)",
     "levels[].bytes_read": "bytes compactions read from this level",
     "levels[].bytes_written": "bytes flushes and compactions wrote into this level",
     "levels[].score": "compaction score: L0 files / level0_compaction_trigger, else bytes / "
@@ -38,7 +38,8 @@ DEFINITIONS: dict[str, str] = {
     "immutable_memtables": "full memtables waiting to be flushed to level 0",
     "memtable_entries": "entries in all memtables, active and immutable",
     "memtable_bytes": "memory charged to all memtables, active and immutable",
-    "wal_bytes": "bytes appended to the current write-ahead log file",
+    "wal_bytes": "bytes appended to the current write-ahead log file (0 on a read-only "
+    "open, which replays the WALs into one immutable memtable and appends nothing)",
     "last_sequence": "sequence number of the newest write readers can see",
     "snapshots": "open snapshots (each pins the versions it can see)",
     # Cumulative counters since the store was opened

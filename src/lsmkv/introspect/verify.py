@@ -61,8 +61,11 @@ def verify(path: str | os.PathLike[str], *, fs: FileSystem | None = None) -> Ver
     """Check a store's files. Never raises for damage: every problem goes in the report.
 
     Cost: reads every live byte once (plus a byte-by-byte scan after a damaged WAL or
-    manifest record). Durability: read-only; run it on a closed store (or one open
-    read-only), since files change under a store open for writing.
+    manifest record). Durability: read-only; it takes the store's lock while it reads,
+    because files change under a store open for writing (a store open read-only is fine).
+
+    Raises:
+        LockError: the store is open for writing, here or in another process.
 
     >>> db.close()
     >>> report = lsmkv.verify(db.path)
@@ -87,6 +90,16 @@ def _verify(fs: FileSystem, path: str, report: VerifyReport) -> None:
     if filenames.CURRENT not in names:
         report.problems.append(f"{path}: CURRENT is missing: not an lsmkv store, or damaged")
         return
+    # Held while checking: a writer's flush or compaction would otherwise make files
+    # appear and vanish under the check (false orphans, false missing tables).
+    lock = fs.lock(os.path.join(path, filenames.LOCK))
+    try:
+        _verify_locked(fs, path, names, report)
+    finally:
+        lock.release()
+
+
+def _verify_locked(fs: FileSystem, path: str, names: list[str], report: VerifyReport) -> None:
     versions = VersionSet(fs, path, 64)
     try:
         versions.recover()
