@@ -113,3 +113,28 @@ def test_verify_refuses_a_store_open_for_writing(tmp_path: Path) -> None:
             pass
     report = lsmkv.verify(tmp_path / "db")
     assert report.ok, report.problems
+
+
+def test_a_released_snapshot_refuses_reads(tmp_path: Path) -> None:
+    with lsmkv.open(tmp_path / "db") as db:
+        db.put(b"a", b"old")
+        with db.snapshot() as snap:
+            assert snap.get(b"a") == b"old"
+        db.put(b"a", b"new")
+        db.compact()  # the old version is gone: reading on would answer wrongly
+        for read in (
+            lambda: snap.get(b"a"),
+            lambda: snap.multi_get([b"a"]),
+            lambda: list(snap.scan()),
+            lambda: snap.keys(),
+            lambda: b"a" in snap,
+        ):
+            with pytest.raises(lsmkv.ClosedError, match="released"):
+                read()
+
+
+def test_create_if_missing_false_refuses_an_empty_directory(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(lsmkv.NotFoundError):
+        lsmkv.open(tmp_path / "empty", create_if_missing=False)
+    assert not (tmp_path / "empty" / "CURRENT").exists()

@@ -49,6 +49,7 @@ from .engine.snapshots import SnapshotMixin
 from .engine.stalls import StallMixin
 from .engine.stats import StatsMixin
 from .engine.writes import WriteMixin
+from .errors import ClosedError
 from .iterators.user import scan_bounds
 from .options import Options, make_options
 
@@ -59,7 +60,9 @@ class Snapshot:
     """A consistent point-in-time read view (`with db.snapshot() as snap:`).
 
     Compaction keeps every version an open snapshot can see, so release snapshots you
-    no longer need (the context manager does).
+    no longer need (the context manager does). A released snapshot refuses reads with
+    `ClosedError`: compaction may already have dropped what it saw, so reading on would
+    return wrong answers silently.
     """
 
     def __init__(self, db: DB, seq: int) -> None:
@@ -67,10 +70,16 @@ class Snapshot:
         self.seq = seq
         self._released = False
 
+    def _check(self) -> None:
+        if self._released:
+            raise ClosedError("the snapshot was released; take a new one")
+
     def get(self, key: bytes, default: T | None = None) -> bytes | T | None:
+        self._check()
         return self._db._get_at(key, self.seq, default)
 
     def multi_get(self, keys: Iterable[bytes]) -> list[bytes | None]:
+        self._check()
         return self._db._multi_get_at(list(keys), self.seq)
 
     def scan(
@@ -82,6 +91,7 @@ class Snapshot:
         reverse: bool = False,
         limit: int | None = None,
     ) -> Iterator[tuple[bytes, bytes]]:
+        self._check()
         return self._db._scan_at(self.seq, start, end, prefix, reverse, limit)
 
     def keys(self, *args: Any, **kwargs: Any) -> Iterator[bytes]:
@@ -186,7 +196,11 @@ class DB(
 
     def delete_range(self, start: bytes, end: bytes, sync: bool | None = None) -> None:
         """Delete every key in [start, end) with ONE range tombstone record, whatever the
-        number of keys. Same cost and durability as `put`."""
+        number of keys. Same cost and durability as `put`; `start == end` deletes nothing.
+
+        Raises:
+            ValueError: `start > end`.
+        """
         b = WriteBatch()
         b.delete_range(start, end)
         if len(b):

@@ -90,8 +90,9 @@ class RecoveryMixin(EngineBase):
                     f"{path}: not an lsmkv store (no CURRENT file, but it holds "
                     f"{len(strangers)} other entries, e.g. {strangers[0]!r})"
                 )
-            if opts.read_only:
-                raise NotFoundError(f"{path}: no store here")
+            if opts.read_only or not opts.create_if_missing:
+                # An existing but empty directory holds no store either.
+                raise NotFoundError(f"{path}: no store here (create_if_missing=False)")
             # The store directory's own entry must be durable too, or a power loss could
             # take the whole store away with every synced write in it. Done on every
             # creation, not only after mkdir: an earlier attempt may have made the
