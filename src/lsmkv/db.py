@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator
 from types import TracebackType
 from typing import Any, TypeVar
 
-from .batch import OP, WriteBatch
+from .batch import WriteBatch, encode_op
 from .core.keys import (
     KIND_DELETE,
     KIND_PUT,
@@ -180,7 +180,7 @@ class DB(
         synced = self.options.sync if sync is None else sync
         if not synced and self._write_unsynced(KIND_PUT, key, value):
             return
-        body = OP.pack(KIND_PUT, len(key), len(value)) + key + value
+        body = encode_op(KIND_PUT, key, value)
         self._commit(Writer(body, ((KIND_PUT, key, value),), synced, len(key) + len(value)))
 
     def delete(self, key: bytes, sync: bool | None = None) -> None:
@@ -191,7 +191,7 @@ class DB(
         synced = self.options.sync if sync is None else sync
         if not synced and self._write_unsynced(KIND_DELETE, key, b""):
             return
-        body = OP.pack(KIND_DELETE, len(key), 0) + key
+        body = encode_op(KIND_DELETE, key, b"")
         self._commit(Writer(body, ((KIND_DELETE, key, b""),), synced, len(key)))
 
     def delete_range(self, start: bytes, end: bytes, sync: bool | None = None) -> None:

@@ -56,6 +56,8 @@ class RecoveryMixin(EngineBase):
         start a new WAL. On return the store holds exactly the acknowledged state."""
         fs, path, opts = self._fs, self.path, self.options
         names = fs.listdir(path)
+        parsed = {name: filenames.parse(name) for name in names}
+        store_files = [p for p in parsed.values() if p is not None]
         versions = self._versions
         if filenames.CURRENT in names:
             if opts.error_if_exists:
@@ -77,14 +79,14 @@ class RecoveryMixin(EngineBase):
             # leaves a manifest and CURRENT.tmp: no write was ever acknowledged, so start
             # afresh. Tables or WALs without CURRENT are a damaged store, not a new one.
             leftovers = (filenames.LOCK, filenames.CURRENT + filenames.TEMP_SUFFIX)
-            store_files = [n for n in names if filenames.parse(n) is not None]
-            if any(filenames.parse(n)[0] != "manifest" for n in store_files):  # type: ignore[index]
+            not_manifests = [n for n, p in parsed.items() if p is not None and p[0] != "manifest"]
+            if not_manifests:
                 raise CorruptionError(
                     f"CURRENT is missing but the directory holds store files "
-                    f"(e.g. {store_files[0]!r}); lsmkv.repair() can salvage them",
+                    f"(e.g. {not_manifests[0]!r}); lsmkv.repair() can salvage them",
                     os.path.join(path, filenames.CURRENT),
                 )
-            strangers = [n for n in names if n not in leftovers and n not in store_files]
+            strangers = [n for n, p in parsed.items() if p is None and n not in leftovers]
             if strangers:
                 raise Error(
                     f"{path}: not an lsmkv store (no CURRENT file, but it holds "
@@ -99,13 +101,11 @@ class RecoveryMixin(EngineBase):
             # directory and failed before this fsync.
             fs.sync_dir(os.path.dirname(os.path.abspath(path)))
             versions.install_new_manifest()
-        for parsed in filter(None, map(filenames.parse, names)):
-            versions.mark_file_number_used(parsed[1])
+        for _kind, number in store_files:
+            versions.mark_file_number_used(number)
         # Replay every WAL the manifest does not mark as flushed, oldest first.
         logs = sorted(
-            num
-            for kind, num in filter(None, map(filenames.parse, names))
-            if kind == "log" and num >= versions.log_number
+            num for kind, num in store_files if kind == "log" and num >= versions.log_number
         )
         recovered = Memtable(0)
         last_seq = versions.last_seq
