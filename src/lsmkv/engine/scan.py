@@ -10,11 +10,12 @@ it stepped over goes to the counters, and maybe to a compaction hint.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import partial
 from itertools import chain
 from typing import Any
 
+from ..core import filenames
 from ..iterators.merging import FIRST_RUN, MAX_RUN, concat, merge, merge_runs, visible
 from ..iterators.user import ScanTally, scan_bounds, user_entries, user_runs
 from ..manifest.edit import FileMeta
@@ -23,6 +24,7 @@ from ..rangedel import Fragments
 from . import read as read_path
 from .base import EngineBase
 from .state import SuperVersion
+from .tables import TableCache
 
 
 class ScanMixin(EngineBase):
@@ -52,66 +54,7 @@ class ScanMixin(EngineBase):
         end: bytes | None,
         reverse: bool,
     ) -> tuple[list[Iterator[Any]], Fragments]:
-        if start is not None and end is not None and start >= end:
-            return [], Fragments(())
-        version = sv.version
-        tables = self._tables
-        hi = end  # inclusive bound for the overlap test is fine: over-approximates
-        mems = (sv.mem, *sv.imms)
-        chosen = [
-            version.overlapping(level, start, hi) if files else []
-            for level, files in enumerate(version.levels)
-        ]
-        # Range tombstones first: they decide which parts of the range each source may
-        # skip. A deeper level's tables are otherwise opened lazily, as the scan reaches
-        # them (a scan that stops early, a queue's head or `limit=1`, must not pay per
-        # table of the range); only those holding range tombstones are opened up front,
-        # because their tombstones apply to keys of other tables too.
-        frags = [m.fragments for m in mems if m.range_tombstones]
-        for level, files in enumerate(chosen):
-            for f in files:
-                if level == 0 or f.range_deletes:
-                    fragments = tables.get(f.number).fragments
-                    if fragments:
-                        frags.append(fragments)
-        deletions = read_path.visible_fragments(frags, read_seq, start, end)
-
-        def parts(newest_seq: int) -> list[tuple[bytes | None, bytes | None]]:
-            """The sub-ranges a source whose newest entry is `newest_seq` must read: a
-            span hidden by a newer range tombstone is skipped with a seek, never walked
-            entry by entry (a `delete_range` of a million keys costs a scan nothing)."""
-            if not deletions:
-                return [(start, end)]
-            found = deletions.uncovered(newest_seq, start, end)
-            return found[::-1] if reverse else found
-
-        def memtable_entries(mem: Memtable) -> Iterator[Any]:
-            ranges = parts(mem.last_seq)
-            if len(ranges) == 1:
-                return mem.iter_latest(read_seq, *ranges[0], reverse)
-            return concat(mem.iter_latest(read_seq, a, b, reverse) for a, b in ranges)
-
-        # An empty memtable would only add a merge input.
-        sources = [memtable_entries(m) for m in mems if m.entry_count]
-
-        def table_entries(f: FileMeta) -> Iterator[Any]:
-            reader = tables.get(f.number)
-            ranges = parts(f.largest_seq)
-            if len(ranges) == 1:
-                it = reader.iter_entries(*ranges[0], reverse)
-            else:
-                it = concat(reader.iter_entries(a, b, reverse) for a, b in ranges)
-            return visible(it, read_seq) if f.largest_seq > read_seq else it
-
-        for level, files in enumerate(chosen):
-            if not files:
-                continue
-            if level == 0:
-                sources.extend(table_entries(f) for f in files)
-            else:
-                ordered = files[::-1] if reverse else files
-                sources.append(concat(table_entries(f) for f in ordered))
-        return sources, deletions
+        return scan_sources(sv, self._tables, read_seq, start, end, reverse)
 
     def _iterate(
         self,
@@ -147,3 +90,100 @@ class ScanMixin(EngineBase):
         hint = self.options.scan_tombstone_hint
         if hint and tally.tombstones + tally.range_deleted > hint:
             self._scan_hint(tally)
+
+
+def scan_sources(
+    sv: SuperVersion,
+    tables: TableCache,
+    read_seq: int,
+    start: bytes | None,
+    end: bytes | None,
+    reverse: bool,
+    label: Callable[[dict[str, Any], Iterator[Any]], Iterator[Any]] | None = None,
+) -> tuple[list[Iterator[Any]], Fragments]:
+    """The merge inputs of a scan of [start, end) at `read_seq`, newest source first, and
+    the range tombstones it must honour. One source per memtable, per level-0 table and
+    per deeper level (whose tables open lazily, as the scan reaches them); a span hidden
+    by a newer range tombstone is skipped with a seek.
+
+    `label`, when given, wraps each source with a description of it (`explain_scan`
+    counts what each source yields that way); a plain scan passes None and pays nothing.
+    """
+    if start is not None and end is not None and start >= end:
+        return [], Fragments(())
+    version = sv.version
+    hi = end  # inclusive bound for the overlap test is fine: over-approximates
+    mems = (sv.mem, *sv.imms)
+    chosen = [
+        version.overlapping(level, start, hi) if files else []
+        for level, files in enumerate(version.levels)
+    ]
+    # Range tombstones first: they decide which parts of the range each source may
+    # skip. A deeper level's tables are otherwise opened lazily, as the scan reaches
+    # them (a scan that stops early, a queue's head or `limit=1`, must not pay per
+    # table of the range); only those holding range tombstones are opened up front,
+    # because their tombstones apply to keys of other tables too.
+    frags = [m.fragments for m in mems if m.range_tombstones]
+    for level, files in enumerate(chosen):
+        for f in files:
+            if level == 0 or f.range_deletes:
+                fragments = tables.get(f.number).fragments
+                if fragments:
+                    frags.append(fragments)
+    deletions = read_path.visible_fragments(frags, read_seq, start, end)
+
+    def parts(newest_seq: int) -> list[tuple[bytes | None, bytes | None]]:
+        """The sub-ranges a source whose newest entry is `newest_seq` must read: a
+        span hidden by a newer range tombstone is skipped with a seek, never walked
+        entry by entry (a `delete_range` of a million keys costs a scan nothing)."""
+        if not deletions:
+            return [(start, end)]
+        found = deletions.uncovered(newest_seq, start, end)
+        return found[::-1] if reverse else found
+
+    def memtable_entries(mem: Memtable) -> Iterator[Any]:
+        ranges = parts(mem.last_seq)
+        if len(ranges) == 1:
+            return mem.iter_latest(read_seq, *ranges[0], reverse)
+        return concat(mem.iter_latest(read_seq, a, b, reverse) for a, b in ranges)
+
+    # An empty memtable would only add a merge input.
+    sources: list[Iterator[Any]] = []
+    for i, mem in enumerate(mems):
+        if mem.entry_count:
+            it = memtable_entries(mem)
+            if label is not None:
+                name = "memtable" if i == 0 else f"immutable memtable {i - 1}"
+                it = label({"source": "memtable", "name": name}, it)
+            sources.append(it)
+
+    def table_entries(f: FileMeta) -> Iterator[Any]:
+        reader = tables.get(f.number)
+        ranges = parts(f.largest_seq)
+        if len(ranges) == 1:
+            it = reader.iter_entries(*ranges[0], reverse)
+        else:
+            it = concat(reader.iter_entries(a, b, reverse) for a, b in ranges)
+        return visible(it, read_seq) if f.largest_seq > read_seq else it
+
+    for level, files in enumerate(chosen):
+        if not files:
+            continue
+        if level == 0:
+            for f in files:
+                it = table_entries(f)
+                if label is not None:
+                    it = label({"source": "sstable", "level": 0, "files": [_name(f)]}, it)
+                sources.append(it)
+        else:
+            ordered = files[::-1] if reverse else files
+            it = concat(table_entries(f) for f in ordered)
+            if label is not None:
+                info = {"source": "sstable", "level": level, "files": [_name(f) for f in ordered]}
+                it = label(info, it)
+            sources.append(it)
+    return sources, deletions
+
+
+def _name(f: FileMeta) -> str:
+    return filenames.table_name(f.number)

@@ -1,8 +1,8 @@
 """EXPLAIN for one read: what a get or a scan did, as plain data.
 
 `explain_get` is the read path's own `walk` (engine/read.py), the same loop a traced
-get runs, so the explanation cannot drift from what a get does. `explain_scan` builds
-the scan's sources the way `DB.scan` does, with each source labelled and counted, and
+get runs, so the explanation cannot drift from what a get does. `explain_scan` takes
+the scan's own sources (engine/scan.py `scan_sources`), each labelled and counted, and
 runs the user-facing iterator over them, so it reports what that scan stepped over:
 tombstones, versions hidden by range tombstones, and shadowed older versions.
 
@@ -14,15 +14,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from ..core import filenames
 from ..core.counters import Counters
 from ..core.keys import Entry
-from ..engine.read import visible_fragments, walk
+from ..engine.read import walk
+from ..engine.scan import scan_sources
 from ..engine.state import SuperVersion
 from ..engine.tables import TableCache
-from ..iterators.merging import concat, merge, visible
+from ..iterators.merging import merge
 from ..iterators.user import ScanTally, user_entries
-from ..rangedel import Fragments
 
 # At most this many keys are listed in an explain_scan report (all are counted).
 MAX_LISTED_KEYS = 100
@@ -72,50 +71,22 @@ def explain_scan(
     """
     sources: list[dict[str, Any]] = []
     iters: list[_Counted] = []
-    frags: list[Fragments] = []
-    empty = start is not None and end is not None and start >= end
-    if not empty:
-        for i, mem in enumerate((sv.mem, *sv.imms)):
-            name = "memtable" if i == 0 else f"immutable memtable {i - 1}"
-            it = _Counted(mem.iter_latest(read_seq, start, end, reverse))
-            iters.append(it)
-            sources.append({"source": "memtable", "name": name})
-            if mem.range_tombstones:
-                frags.append(mem.fragments)
-        version = sv.version
-        for level, files in enumerate(version.levels):
-            chosen = version.overlapping(level, start, end) if files else []
-            if not chosen:
-                continue
-            readers = [tables.get(f.number) for f in chosen]
-            frags.extend(r.fragments for r in readers if r.fragments)
-            if level == 0:
-                for f, r in zip(chosen, readers, strict=True):
-                    iters.append(_Counted(visible(r.iter_entries(start, end, reverse), read_seq)))
-                    sources.append(
-                        {"source": "sstable", "level": 0, "files": [filenames.table_name(f.number)]}
-                    )
-            else:
-                ordered = list(zip(chosen, readers, strict=True))
-                if reverse:
-                    ordered.reverse()
-                parts = (r.iter_entries(start, end, reverse) for _, r in ordered)
-                iters.append(_Counted(visible(concat(parts), read_seq)))
-                sources.append(
-                    {
-                        "source": "sstable",
-                        "level": level,
-                        "files": [filenames.table_name(f.number) for f, _ in ordered],
-                    }
-                )
-    fragments = visible_fragments(frags, read_seq, start, end)
+
+    def label(info: dict[str, Any], source: Iterator[Entry]) -> Iterator[Entry]:
+        counted = _Counted(source)
+        sources.append(info)
+        iters.append(counted)
+        return iter(counted)
+
+    # The very sources a scan reads (engine/scan.py), each wrapped to count its entries.
+    merge_inputs, fragments = scan_sources(sv, tables, read_seq, start, end, reverse, label)
     tally = ScanTally()
     blocks_before = (counters.block_reads, counters.block_cache_hits)
     listed: list[str] = []
     first: bytes | None = None
     last: bytes | None = None
     if limit != 0 and iters:
-        merged = merge([iter(it) for it in iters], reverse)
+        merged = merge(merge_inputs, reverse)
         for produced, (key, _value) in enumerate(
             user_entries(merged, fragments, read_seq, reverse, tally), 1
         ):
