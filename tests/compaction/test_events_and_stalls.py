@@ -188,3 +188,20 @@ def test_wait_for_compaction_returns_on_a_read_only_store(tmp_path: os.PathLike[
     with lsmkv.open(path, read_only=True) as ro:
         assert ro.wait_for_compaction(timeout=5) is True
         assert ro.get(b"k") == b"v"
+
+
+def test_the_hard_pending_limit_slows_writes_even_with_soft_off(
+    tmp_path: os.PathLike[str], monkeypatch: Any
+) -> None:
+    """With the soft limit off (0), writes past the hard pending-compaction limit must
+    still take the slow path: the fast path's gate once looked at the soft limit only."""
+    from lsmkv.compaction import picker
+
+    with lsmkv.open(
+        tmp_path, soft_pending_compaction_bytes=0, hard_pending_compaction_bytes=1
+    ) as db:
+        monkeypatch.setattr(picker, "pending_compaction_bytes", lambda v, o: 10**9)
+        with db._mutex:
+            db._note_version(db._sv.version)
+        db.put(b"k", b"v", sync=False)
+        assert db.stats()["stalls"]["slowdowns"] >= 1

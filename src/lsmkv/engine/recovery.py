@@ -63,10 +63,11 @@ class RecoveryMixin(EngineBase):
             if opts.error_if_exists:
                 raise Error(f"{path}: a store already exists here (error_if_exists=True)")
             versions.recover()
+            present = set(names)
             missing = [
                 filenames.table_name(f.number)
                 for _, f in versions.current.files()
-                if filenames.table_name(f.number) not in names
+                if filenames.table_name(f.number) not in present
             ]
             if missing:
                 # Fail now, naming the file, rather than at the first read that needs it.

@@ -134,6 +134,9 @@ class StallMixin(EngineBase):
         self._pending_bytes = picker.pending_compaction_bytes(version, opts)
         if opts.background_compaction:
             soft = opts.soft_pending_compaction_bytes
-            # 0 sends every write through `_make_room`, where the delay is applied.
-            over = bool(soft) and self._pending_bytes >= soft
+            hard = opts.hard_pending_compaction_bytes
+            pending = self._pending_bytes
+            # 0 sends every write through `_make_room`, where the delay is applied; the
+            # hard limit counts too (soft may be off, or set above hard).
+            over = bool(soft and pending >= soft) or bool(hard and pending >= hard)
             self._l0_slowdown = 0 if over else opts.level0_slowdown_trigger

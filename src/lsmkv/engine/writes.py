@@ -156,21 +156,21 @@ class WriteMixin(EngineBase):
             for member in group:
                 mem.add_many(member.seq, member.ops)
         elif error is None:
+            assert tr is not None  # the branch above took every untraced group
             add = mem.add
             for member in group:
                 seq = member.seq
                 for kind, key, value in member.ops:
                     add(seq, kind, key, value)
-                    if tr is not None:
-                        tr(
-                            "memtable.insert",
-                            seq=seq,
-                            kind=kind,
-                            key=key.hex(),
-                            value=value.hex() if kind != KIND_DELETE else None,
-                            memtable_entries=len(mem),
-                            memtable_bytes=mem.approx_bytes,
-                        )
+                    tr(
+                        "memtable.insert",
+                        seq=seq,
+                        kind=kind,
+                        key=key.hex(),
+                        value=value.hex() if kind != KIND_DELETE else None,
+                        memtable_entries=len(mem),
+                        memtable_bytes=mem.approx_bytes,
+                    )
                     seq += 1
         c = self._counters
         with self._mutex:

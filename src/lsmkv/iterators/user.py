@@ -31,11 +31,6 @@ class ScanTally:
     first_deleted: bytes | None = None
     last_deleted: bytes | None = None
 
-    def note_deleted(self, key: bytes) -> None:
-        if self.first_deleted is None:
-            self.first_deleted = key
-        self.last_deleted = key
-
 
 def user_entries(
     merged: Iterator[Entry],
@@ -128,8 +123,8 @@ def _settle(
     tally.range_deleted += range_deleted
     tally.shadowed += shadowed
     if first_deleted is not None:
-        tally.note_deleted(first_deleted)
-        assert last_deleted is not None
+        if tally.first_deleted is None:
+            tally.first_deleted = first_deleted
         tally.last_deleted = last_deleted
 
 

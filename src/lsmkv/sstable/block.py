@@ -80,31 +80,7 @@ class BlockBuilder:
         return 4 + 16 * n + 8 + self._key_bytes + self._value_bytes
 
     def finish(self) -> bytes:
-        keys, values = self._keys, self._values
-        key_offsets = array("I", [0])
-        value_offsets = array("I", [0])
-        total = 0
-        for k in keys:
-            total += len(k)
-            key_offsets.append(total)
-        total = 0
-        for v in values:
-            total += len(v)
-            value_offsets.append(total)
-        trailers = array("Q", self._trailers)
-        if _BIG_ENDIAN:  # the format is little-endian on every machine
-            for arr in (key_offsets, value_offsets, trailers):
-                arr.byteswap()
-        return b"".join(
-            (
-                _COUNT.pack(len(keys)),
-                key_offsets.tobytes(),
-                value_offsets.tobytes(),
-                trailers.tobytes(),
-                *keys,
-                *values,
-            )
-        )
+        return encode_block(self._keys, self._trailers, self._values)
 
 
 class Block:

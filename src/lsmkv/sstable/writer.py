@@ -148,10 +148,8 @@ class TableWriter:
         seqs = list(map(neg, neg_seqs))
         low, high = min(seqs), max(seqs)
         # smallest_seq may already hold a range tombstone's seq (0: nothing yet).
-        if props.smallest_seq == 0 or low < props.smallest_seq:
-            props.smallest_seq = low
-        if high > props.largest_seq:
-            props.largest_seq = high
+        self._note_seq(low)
+        self._note_seq(high)
         n = len(pending)
         props.entries = first_index + n
         props.raw_key_bytes += sum(map(len, keys))
