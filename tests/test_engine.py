@@ -181,3 +181,23 @@ def test_a_scan_seeks_past_a_range_deletion_instead_of_walking_it(tmp_path: Path
             assert stepped < 100, (phase, stepped)
             db.flush()
         assert db.get(b"k000500") is None and db.get(b"k050000") is not None
+
+
+def test_a_traced_get_counts_like_an_untraced_one(tmp_path: Path) -> None:
+    """stats() must not depend on whether a trace listener is attached."""
+
+    def run(trace: object) -> dict[str, int]:
+        path = tmp_path / ("traced" if trace else "plain")
+        with lsmkv.open(path, trace=trace, background_compaction=False) as db:
+            for i in range(50):
+                db.put(b"k%02d" % i, b"v")
+            db.flush()
+            db.delete_range(b"k10", b"k20")  # stays in the memtable: covers, no record
+            db.delete(b"k30")
+            for key in (b"k05", b"k15", b"k30", b"k99", b"j"):
+                db.get(key)
+            c = db.stats()["counters"]
+        names = ("memtable_hits", "tables_probed", "bloom_skips", "key_range_skips", "gets")
+        return {n: c[n] for n in names}
+
+    assert run(lambda event: None) == run(None)

@@ -43,7 +43,9 @@ class GetMixin(EngineBase):
         for step in report["steps"]:
             bloom = step.get("bloom")
             if step["source"] == "memtable":
-                c.memtable_hits += step["result"] != "absent"
+                # A hit is a record found there, as `lookup` counts it; a memtable
+                # range tombstone that covers the key ends the walk without one.
+                c.memtable_hits += "record" in step
             elif bloom == "skip":
                 c.bloom_skips += 1
             elif "why" in step:
