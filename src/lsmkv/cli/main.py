@@ -26,6 +26,7 @@ from .. import errors
 from ..db import DB
 from ..db import open as open_store
 from ..introspect.dump import dump_sstable
+from ..introspect.repair import LOST_DIR
 from ..introspect.repair import repair as repair_store
 from ..introspect.stats_text import DEFINITIONS, DERIVED
 from ..introspect.verify import verify as verify_store
@@ -403,7 +404,7 @@ def repair(db: DbArg, as_json: JsonOpt = False) -> None:
         f"kept {plural(report.entries_salvaged, 'entry', 'entries')} and "
         f"{plural(report.range_tombstones_salvaged, 'range tombstone')} from "
         f"{plural(report.tables_read, 'table')} and {plural(report.wals_read, 'WAL')}; "
-        f"moved {plural(len(report.moved), 'old file')} to {db / 'lost'}"
+        f"moved {plural(len(report.moved), 'old file')} to {db / LOST_DIR}"
     )
     out.print("ok: nothing was lost" if report.complete else "done, with the losses above")
 

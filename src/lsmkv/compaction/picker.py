@@ -38,7 +38,6 @@ DELETION_DENSITY = "deletion_density"
 MANUAL = "manual"
 MANUAL_BOTTOM = "manual_bottom"
 SCAN_HINT = "scan_hint"
-REASONS = (LEVEL0_FILES, LEVEL_SIZE, DELETION_DENSITY, MANUAL, MANUAL_BOTTOM, SCAN_HINT)
 
 # The snapshot horizon when no snapshot is open: above every sequence number.
 NO_SNAPSHOT = 1 << 62

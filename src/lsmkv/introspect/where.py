@@ -18,7 +18,7 @@ from typing import Any
 
 from ..core import filenames
 from ..core.counters import Counters
-from ..core.keys import KIND_DELETE, KIND_NAMES, KIND_PUT, KIND_RANGE_DELETE, Entry
+from ..core.keys import KIND_BY_NAME, KIND_NAMES, KIND_PUT, KIND_RANGE_DELETE, Entry
 from ..engine.read import walk
 from ..engine.state import SuperVersion
 from ..engine.tables import TableCache
@@ -167,7 +167,7 @@ def _mark(records: list[dict[str, Any]], answer: Entry | None, read_seq: int) ->
     taken = False
     for r in records:
         seq = r["seq"]
-        kind = _KIND_BY_TEXT[r["kind"]]
+        kind = KIND_BY_NAME[r["kind"].upper()]
         if seq > read_seq:
             status = "pending"  # written after the read point (still being committed)
         elif r["source"] == "wal":
@@ -185,10 +185,3 @@ def _mark(records: list[dict[str, Any]], answer: Entry | None, read_seq: int) ->
         r["get_returns"] = status == "answer" and kind == KIND_PUT
         if status == "shadowed" and answer is not None:
             r["shadowed_by"] = answer_seq
-
-
-_KIND_BY_TEXT = {
-    "put": KIND_PUT,
-    "delete": KIND_DELETE,
-    "range_delete": KIND_RANGE_DELETE,
-}

@@ -29,15 +29,12 @@ def render(
     events: list[dict[str, Any]],
     title: str,
     source: str,
-    frames: list[dict[str, Any]] | None = None,
 ) -> str:
-    """The page replaying `events` (`frames`: their `derive(events)`, if already made).
-    `source` says where they came from (one line).
+    """The page replaying `events`; `source` says where they came from (one line).
 
     Cost: O(events) to derive the frames, plus their JSON.
     """
-    if frames is None:
-        frames = derive(events)
+    frames = derive(events)
     engine_events = sum(1 for e in events if e.get("event") != CALL_EVENT)
     payload = {
         "title": title,
