@@ -202,7 +202,9 @@ def test_data_file(name: str) -> None:
     text = path.read_text()
     handler = HANDLERS[name]()
     failures = []
-    for line_no, command, args, inputs, expected in parse(text):
+    cases = parse(text)
+    assert cases, f"{name} holds no case: the parser or the file is broken"
+    for line_no, command, args, inputs, expected in cases:
         got = getattr(handler, command)(args, inputs)
         if got != expected:
             failures.append(f"{name}:{line_no + 1}: {command}\n  want {expected}\n  got  {got}")

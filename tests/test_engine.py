@@ -178,7 +178,7 @@ def test_a_scan_seeks_past_a_range_deletion_instead_of_walking_it(tmp_path: Path
             assert b"k050000" in keys
             assert list(db.keys(reverse=True)) == keys[::-1]
             stepped = db.stats()["counters"]["range_deleted_skipped"] - before
-            assert stepped < 100, (phase, stepped)
+            assert stepped == 0, (phase, stepped)
             db.flush()
         assert db.get(b"k000500") is None and db.get(b"k050000") is not None
 

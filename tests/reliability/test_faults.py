@@ -208,4 +208,6 @@ def test_injected_faults(scale: int) -> None:
     for phase in ("write", "flush", "compaction", "manifest", "open"):
         assert tally.phases[phase] >= 3 * scale, phase
     assert tally.counts["writes_refused"] >= 20 * scale
+    # A store that refuses writes still serves reads (docs/durability.md).
+    assert tally.counts["reads_after_error"] >= 50 * scale
     assert tally.counts["background_errors_reported"] >= 5 * scale
