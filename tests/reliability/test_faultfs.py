@@ -133,3 +133,24 @@ def test_faultfs_over_the_real_disk_runs_a_store(tmp_path: Path) -> None:
         assert db.get(b"k299") == b"v"
         assert db.get(b"unsynced") is None
     assert lsmkv.verify(tmp_path / "db").ok
+
+
+@pytest.mark.parametrize("mode", ["drop", "subset", "garbage"])
+@pytest.mark.parametrize("how", ["close", "flush"])
+def test_close_and_flush_make_unsynced_writes_durable(mode: str, how: str) -> None:
+    """db.close() and db.flush() promise that sync=False writes made before them
+    survive a power loss: checked under every power-loss mode."""
+    fs = FaultFS(MemFS())
+    db = lsmkv.open("/db", fs=fs)
+    for i in range(50):
+        db.put(b"k%02d" % i, b"v%d" % i, sync=False)
+    db.delete(b"k07", sync=False)
+    if how == "close":
+        db.close()
+    else:
+        db.flush()
+    fs.power_loss(mode, seed=1)
+    with lsmkv.open("/db", fs=fs) as again:
+        assert again.get(b"k49") == b"v49" and again.get(b"k00") == b"v0"
+        assert again.get(b"k07") is None
+        assert len(list(again.keys())) == 49
