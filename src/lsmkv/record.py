@@ -16,7 +16,7 @@ record was acknowledged data and the file is corrupt. An empty record (a *seal*,
 `RecordWriter.seal`) carries nothing but that claim: the manifest writes one after every
 edit and a clean close writes one at the end of the WAL, so no acted-upon edit and no
 record of a cleanly closed WAL can be mistaken for a torn tail. The WAL and manifest
-readers skip empty records (neither ever writes an empty payload otherwise).
+`read_records` drops empty records (neither ever writes an empty payload otherwise).
 """
 
 from __future__ import annotations
@@ -144,7 +144,8 @@ def read_records(data: bytes, path: str, *, fully_synced: bool, mode: str = "str
         if found is not None:
             length, _synced = found
             start = pos + HEADER_SIZE
-            result.records.append((pos, bytes(data[start : start + length])))
+            if length:  # a seal vouches for what came before it and carries nothing
+                result.records.append((pos, bytes(data[start : start + length])))
             pos = start + length
             result.valid_end = pos
             continue

@@ -233,8 +233,6 @@ def _salvage_wal(
             f"{result.damaged_offsets[0]}); the writes they held are lost"
         )
     for offset, payload in result.records:
-        if not payload:
-            continue  # a seal
         try:
             seq, ops = decode_payload(payload, wal_path, offset)
         except CorruptionError as e:

@@ -88,8 +88,6 @@ class VersionSet:
             raise CorruptionError("manifest holds no intact record", manifest_path, 0)
         version = Version.empty(self.num_levels)
         for offset, payload in result.records:
-            if not payload:
-                continue  # a seal (record.py): it only vouches for the records before it
             try:
                 edit = VersionEdit.decode(payload)
             except (ValueError, KeyError, TypeError, UnicodeDecodeError) as e:

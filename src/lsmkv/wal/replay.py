@@ -34,8 +34,6 @@ def read_wal(fs: FileSystem, path: str, *, fully_synced: bool, mode: str) -> Wal
     result = read_records(data, path, fully_synced=fully_synced, mode=mode)
     batches = []
     for offset, payload in result.records:
-        if not payload:
-            continue  # a seal (record.py): it only vouches for the records before it
         seq, ops = decode_payload(payload, path, offset)
         batches.append((offset, seq, ops))
     return WalContents(path, batches, result)
