@@ -29,7 +29,9 @@ def test_round_trip() -> None:
     # The empty record is a seal: it vouches for the records before it and is not
     # handed to the reader.
     assert [p for _, p in result.records] == [p for p in payloads if p]
-    assert [o for o, _ in result.records] == [o for o, p in zip(offsets, payloads, strict=True) if p]
+    assert [o for o, _ in result.records] == [
+        o for o, p in zip(offsets, payloads, strict=True) if p
+    ]
     assert result.valid_end == len(data) and result.dropped_tail_bytes == 0
 
 
