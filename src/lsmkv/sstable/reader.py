@@ -99,38 +99,35 @@ class TableReader:
     # ------------------------------------------------------------------ blocks
     def block(self, i: int) -> Block:
         """Data block i, from the cache or from disk (verified and decoded)."""
-        handle = self.handles[i]
         ckey = self._cache_keys[i]
         block = self._cache.get(ckey)
         if block is not None:
             self._counters.block_cache_hits += 1
             return block
         self._counters.block_reads += 1
-        try:
-            payload = read_block(self._file, self.path, handle)
-        except OSError as e:
-            # Readers see lsmkv errors only, never a bare OSError.
-            raise DiskError.from_os(e, f"reading {self.path} at offset {handle.offset}") from e
-        try:
-            block = decode_block(payload)
-        except (ValueError, struct.error):
-            raise CorruptionError("data block does not parse", self.path, handle.offset) from None
+        block = self.read_data_block(i)
         self._cache.put(ckey, block)
         return block
 
     def read_data_block(self, i: int) -> Block:
         """Data block i read from disk and verified, bypassing the cache (repair, checks).
 
-        Raises CorruptionError (file and offset) if it is damaged."""
+        Raises:
+            CorruptionError: the block is damaged (file and offset named).
+            DiskError: the read failed (readers see lsmkv errors only, never an OSError).
+        """
         handle = self.handles[i]
-        payload = read_block(self._file, self.path, handle)
+        try:
+            payload = read_block(self._file, self.path, handle)
+        except OSError as e:
+            raise DiskError.from_os(e, f"reading {self.path} at offset {handle.offset}") from e
         try:
             return decode_block(payload)
         except (ValueError, struct.error):
             raise CorruptionError("data block does not parse", self.path, handle.offset) from None
 
     def block_cached(self, i: int) -> bool:
-        return self._cache.get((self.number, self.handles[i].offset)) is not None
+        return self._cache.get(self._cache_keys[i]) is not None
 
     # ------------------------------------------------------------------- reads
     def get(self, key: bytes, read_seq: int) -> Entry | None:
