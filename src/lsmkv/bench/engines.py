@@ -60,19 +60,17 @@ class Engine:
         raise NotImplementedError
 
 
-class LsmkvEngine(Engine):
-    name = "lsmkv"
-    binding = "lsmkv (pure Python)"
-    settings = "sync=False (fillsync: sync=True per put); bloom 10 bits/key; no compression"
+class _DirectEngine(Engine):
+    """An engine whose store object already has the verbs: `db.put(k, v, sync=...)`,
+    `db.get`, `db.delete`, `db.close`. The bound methods are handed out as they are, so
+    the timed loops pay no adapter call."""
 
-    def __init__(self, path: str) -> None:
-        import lsmkv
-
-        self.db = lsmkv.open(path, sync=False, bloom_bits_per_key=10, compression="none")
+    db: Any
 
     def put_fn(self, sync: bool = False) -> Put:
+        put: Put = self.db.put
         if not sync:
-            return self.db.put  # opened with sync=False
+            return put
         put_sync = self.db.put
         return lambda k, v: put_sync(k, v, sync=True)
 
@@ -83,6 +81,20 @@ class LsmkvEngine(Engine):
     def delete_fn(self) -> Delete:
         delete: Delete = self.db.delete
         return delete
+
+    def close(self) -> None:
+        self.db.close()
+
+
+class LsmkvEngine(_DirectEngine):
+    name = "lsmkv"
+    binding = "lsmkv (pure Python)"
+    settings = "sync=False (fillsync: sync=True per put); bloom 10 bits/key; no compression"
+
+    def __init__(self, path: str) -> None:
+        import lsmkv
+
+        self.db: lsmkv.DB = lsmkv.open(path, sync=False, bloom_bits_per_key=10, compression="none")
 
     def write_batch(self, pairs: list[tuple[bytes, bytes]]) -> None:
         with self.db.batch() as b:
@@ -102,11 +114,8 @@ class LsmkvEngine(Engine):
             n += 1
         return n
 
-    def close(self) -> None:
-        self.db.close()
 
-
-class RocksEngine(Engine):
+class RocksEngine(_DirectEngine):
     name = "rocksdb"
     binding = "rocksdict"
     settings = (
@@ -135,14 +144,6 @@ class RocksEngine(Engine):
         put_opt, opt = self.db.put, self._sync_opt
         return lambda k, v: put_opt(k, v, opt)
 
-    def get_fn(self) -> Get:
-        get: Get = self.db.get
-        return get
-
-    def delete_fn(self) -> Delete:
-        delete: Delete = self.db.delete
-        return delete
-
     def write_batch(self, pairs: list[tuple[bytes, bytes]]) -> None:
         wb = self._rocksdict.WriteBatch(raw_mode=True)
         put = wb.put
@@ -168,11 +169,8 @@ class RocksEngine(Engine):
             n += 1
         return n
 
-    def close(self) -> None:
-        self.db.close()
 
-
-class LevelEngine(Engine):
+class LevelEngine(_DirectEngine):
     name = "leveldb"
     binding = "plyvel"
     settings = "sync=False (fillsync: sync=True per put); bloom 10 bits/key; no compression"
@@ -183,21 +181,6 @@ class LevelEngine(Engine):
         self.db: Any = plyvel.DB(
             path, create_if_missing=True, bloom_filter_bits=10, compression=None
         )
-
-    def put_fn(self, sync: bool = False) -> Put:
-        if not sync:
-            put: Put = self.db.put
-            return put
-        put_sync = self.db.put
-        return lambda k, v: put_sync(k, v, sync=True)
-
-    def get_fn(self) -> Get:
-        get: Get = self.db.get
-        return get
-
-    def delete_fn(self) -> Delete:
-        delete: Delete = self.db.delete
-        return delete
 
     def write_batch(self, pairs: list[tuple[bytes, bytes]]) -> None:
         with self.db.write_batch() as wb:
@@ -217,9 +200,6 @@ class LevelEngine(Engine):
                 if n >= count:
                     break
         return n
-
-    def close(self) -> None:
-        self.db.close()
 
 
 class SqliteEngine(Engine):
