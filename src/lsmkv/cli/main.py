@@ -63,6 +63,23 @@ DbArg = Annotated[Path, typer.Argument(help="The store's directory.", show_defau
 HexOpt = Annotated[bool, typer.Option("--hex", help="Keys and values are hex on input and output.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the engine's report as JSON.")]
 
+# The bounds of a scan, shared by `scan` and `explain --scan` so their flags cannot drift.
+StartOpt = Annotated[str | None, typer.Option(help="First key (inclusive).")]
+EndOpt = Annotated[str | None, typer.Option(help="Stop before this key.")]
+PrefixOpt = Annotated[str | None, typer.Option(help="Only keys with this prefix.")]
+LimitOpt = Annotated[int | None, typer.Option(min=0, help="At most N keys.")]
+ReverseOpt = Annotated[bool, typer.Option("--reverse", help="Descending order.")]
+
+
+def _scan_bounds(
+    start: str | None, end: str | None, prefix: str | None, hex_mode: bool
+) -> tuple[bytes | None, bytes | None, bytes | None]:
+    return (
+        _optional_bytes(start, "--start", hex_mode),
+        _optional_bytes(end, "--end", hex_mode),
+        _optional_bytes(prefix, "--prefix", hex_mode),
+    )
+
 
 class _Exit(Exception):
     """Leave with `code` after printing `message` on stderr (one line)."""
@@ -149,17 +166,15 @@ def delete(db: DbArg, key: str, hex_mode: HexOpt = False) -> None:
 @app.command()
 def scan(
     db: DbArg,
-    start: Annotated[str | None, typer.Option(help="First key (inclusive).")] = None,
-    end: Annotated[str | None, typer.Option(help="Stop before this key.")] = None,
-    prefix: Annotated[str | None, typer.Option(help="Only keys with this prefix.")] = None,
-    limit: Annotated[int | None, typer.Option(min=0, help="At most N pairs.")] = None,
-    reverse: Annotated[bool, typer.Option("--reverse", help="Descending order.")] = False,
+    start: StartOpt = None,
+    end: EndOpt = None,
+    prefix: PrefixOpt = None,
+    limit: LimitOpt = None,
+    reverse: ReverseOpt = False,
     hex_mode: HexOpt = False,
 ) -> None:
     """Print KEY<TAB>VALUE lines in key order (a table on a terminal)."""
-    lo = _optional_bytes(start, "--start", hex_mode)
-    hi = _optional_bytes(end, "--end", hex_mode)
-    p = _optional_bytes(prefix, "--prefix", hex_mode)
+    lo, hi, p = _scan_bounds(start, end, prefix, hex_mode)
     out = Out()
     with _store(db) as store:
         pairs = store.scan(lo, hi, prefix=p, reverse=reverse, limit=limit)
@@ -213,20 +228,18 @@ def explain(
     scan_mode: Annotated[
         bool, typer.Option("--scan", help="Explain a scan (--start/--end/--prefix/--limit).")
     ] = False,
-    start: Annotated[str | None, typer.Option(help="Scan: first key.")] = None,
-    end: Annotated[str | None, typer.Option(help="Scan: stop before this key.")] = None,
-    prefix: Annotated[str | None, typer.Option(help="Scan: keys with this prefix.")] = None,
-    limit: Annotated[int | None, typer.Option(min=0, help="Scan: at most N keys.")] = None,
-    reverse: Annotated[bool, typer.Option("--reverse", help="Scan: descending.")] = False,
+    start: StartOpt = None,
+    end: EndOpt = None,
+    prefix: PrefixOpt = None,
+    limit: LimitOpt = None,
+    reverse: ReverseOpt = False,
     hex_mode: HexOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """The walk of one get of KEY through the layers (or, with --scan, of one scan)."""
     out = Out()
     if scan_mode:
-        lo = _optional_bytes(start, "--start", hex_mode)
-        hi = _optional_bytes(end, "--end", hex_mode)
-        p = _optional_bytes(prefix, "--prefix", hex_mode)
+        lo, hi, p = _scan_bounds(start, end, prefix, hex_mode)
         with _store(db) as store:
             report = store.explain_scan(lo, hi, prefix=p, reverse=reverse, limit=limit)
         if as_json:
