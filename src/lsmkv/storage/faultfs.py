@@ -432,15 +432,17 @@ class FaultFS(FileSystem):
                 remove_tree(str(event[1]))
 
 
-class _FaultWritable(WritableFile):
-    __slots__ = ("_dead", "_epoch", "_fs", "_inner", "_state", "path")
+class _FaultHandle:
+    """What both kinds of open file share: the inner file, and death at a power loss
+    (after which every call fails with EIO, as on a machine that lost its disk)."""
+
+    __slots__ = ("_dead", "_epoch", "_fs", "_inner", "path")
 
     def __init__(
-        self, fs: FaultFS, inner: WritableFile, state: _FileState, path: str, epoch: int
+        self, fs: FaultFS, inner: WritableFile | ReadableFile, path: str, epoch: int
     ) -> None:
         self._fs = fs
         self._inner = inner
-        self._state = state
         self.path = path
         self._epoch = epoch
         self._dead = False
@@ -452,64 +454,61 @@ class _FaultWritable(WritableFile):
         except OSError:
             pass
 
+    def _alive(self) -> None:
+        if self._dead:
+            raise _oserror(errno_codes.EIO, self.path, "power was lost")
+
+    def close(self) -> None:
+        if not self._dead:
+            self._inner.close()
+
+
+class _FaultWritable(_FaultHandle, WritableFile):
+    __slots__ = ("_state", "_writer")
+
+    def __init__(
+        self, fs: FaultFS, inner: WritableFile, state: _FileState, path: str, epoch: int
+    ) -> None:
+        super().__init__(fs, inner, path, epoch)
+        self._writer = inner
+        self._state = state
+
     def write(self, data: bytes) -> None:
         fs = self._fs
         with fs._mutex:
-            if self._dead:
-                raise _oserror(errno_codes.EIO, self.path, "power was lost")
+            self._alive()
             fs._check("write", self.path, self._epoch)
             if _norm(self.path) in fs._read_only:
                 raise _oserror(errno_codes.EACCES, self.path, "read-only file")
-            self._inner.write(data)
+            self._writer.write(data)
             self._state.length += len(data)
 
     def sync(self) -> None:
         fs = self._fs
         with fs._mutex:
-            if self._dead:
-                raise _oserror(errno_codes.EIO, self.path, "power was lost")
+            self._alive()
             fs._check("fsync", self.path, self._epoch)
-            self._inner.sync()
+            self._writer.sync()
             self._state.synced = self._state.length
 
-    def close(self) -> None:
-        if not self._dead:
-            self._inner.close()
 
-
-class _FaultReadable(ReadableFile):
-    __slots__ = ("_dead", "_epoch", "_fs", "_inner", "path")
+class _FaultReadable(_FaultHandle, ReadableFile):
+    __slots__ = ("_reader",)
 
     def __init__(self, fs: FaultFS, inner: ReadableFile, path: str, epoch: int) -> None:
-        self._fs = fs
-        self._inner = inner
-        self.path = path
-        self._epoch = epoch
-        self._dead = False
-
-    def _kill(self) -> None:
-        self._dead = True
-        try:
-            self._inner.close()
-        except OSError:
-            pass
+        super().__init__(fs, inner, path, epoch)
+        self._reader = inner
 
     def read_at(self, offset: int, length: int) -> bytes:
         fs = self._fs
         with fs._mutex:
-            if self._dead:
-                raise _oserror(errno_codes.EIO, self.path, "power was lost")
+            self._alive()
             fs._check("read", self.path, self._epoch)
-            return self._inner.read_at(offset, length)
+            return self._reader.read_at(offset, length)
 
     def size(self) -> int:
-        if self._dead:
-            raise _oserror(errno_codes.EIO, self.path, "power was lost")
-        return self._inner.size()
-
-    def close(self) -> None:
-        if not self._dead:
-            self._inner.close()
+        self._alive()
+        return self._reader.size()
 
 
 class _Session(FileSystem):
