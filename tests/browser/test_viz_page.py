@@ -199,7 +199,7 @@ def test_a_long_trace_is_aggregated(tmp_path: Path, browser_context: Any, artifa
     assert len(rec.engine_events()) > 3000
     page_file = tmp_path / "bulk.html"
     frames = derive(rec.events)
-    page_file.write_text(render(rec.events, rec.title, "scenario 'bulk'", frames))
+    page_file.write_text(render(rec.events, rec.title, "scenario 'bulk'"))
     page = open_page(browser_context, page_file)
     assert int(text(page, "#step-count")) == len(frames) - 1
     # A step where the memtable holds too many entries to draw: counts instead of boxes.
