@@ -15,6 +15,7 @@ step (layers, key-range and bloom verdicts, blocks, the answering record) for
 from __future__ import annotations
 
 from typing import Any
+from zlib import adler32, crc32
 
 from ..core import filenames
 from ..core.counters import Counters
@@ -43,8 +44,9 @@ def lookup(
     (a range deletion answers as `(key, -seq, KIND_RANGE_DELETE, b"")`), or None.
 
     Cost: a dict lookup per memtable, then for each table whose key range holds the
-    key: one bloom probe (hash computed once) and, if it passes, one cached block
-    search. O(L0 files + levels) table checks in the worst case.
+    key: one bloom probe (hash computed once) and, if it passes, one block search
+    (a cache dict lookup, or a pread of the block on a miss). O(L0 files + levels)
+    table checks in the worst case.
     """
     mem = sv.mem
     if sv.frozen_range_dels or mem.range_tombstones:
@@ -60,35 +62,40 @@ def lookup(
         if found is not None:
             c.memtable_hits += 1
             return found
-    hashes = None
+    # Everything below runs once per table a get considers, so it is written out here
+    # rather than called: the reader comes from the table cache's dict, and the bloom
+    # probe (BloomFilter.may_contain_hash) is inlined with its two hashes computed
+    # only when a first table needs them.
+    h1 = step = -1
     version = sv.version
-    levels = version.levels
-    for level in range(len(levels)):
-        files = levels[level]
+    readers = tables.readers
+    level = -1
+    for files in version.levels:
+        level += 1
         if not files:
             continue
         for f in version.candidates(level, key) if level else files:
             if key < f.smallest or key > f.largest:
                 c.key_range_skips += 1
                 continue
-            reader = tables.get(f.number)
+            reader = readers.get(f.number) or tables.get(f.number)
             bloom = reader.bloom
             if bloom is not None:
-                if hashes is None:
-                    hashes = bloom_hash(key)
-                # BloomFilter.may_contain_hash, inlined: this runs for every table a
-                # get checks, and a miss usually stops at the first or second bit.
-                h, step = hashes
+                if h1 < 0:
+                    h1 = crc32(key)
+                    step = adler32(key) | 1
+                h = h1
                 bits, nbits = bloom._bits, bloom._nbits
-                for _ in range(bloom._k):
+                # A miss usually stops at the first or second bit.
+                for _ in bloom.probes:
                     pos = h % nbits
                     if not bits[pos >> 3] & (1 << (pos & 7)):
+                        c.bloom_skips += 1
                         break
                     h += step
                 else:
                     h = -1
-                if h != -1:
-                    c.bloom_skips += 1
+                if h >= 0:
                     continue
             c.tables_probed += 1
             c.per_level_probes[level] += 1

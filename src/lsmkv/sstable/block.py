@@ -168,39 +168,53 @@ class Block:
         ]
 
 
-def decode_block(payload: bytes) -> Block:
-    """Parse a block payload into a searchable `Block`. Cost: three C-level array
-    conversions and two slices, whatever the entry count.
+def decode_block(payload: bytes, end: int | None = None, check_order: bool = True) -> Block:
+    """Parse a block payload (`payload[:end]`, all of it by default) into a searchable
+    `Block`. Cost: three C-level array conversions and two slices, whatever the entry
+    count; with `check_order`, two more C-level passes over the offsets.
+
+    `end` lets a data block be decoded straight from the bytes read from disk, trailer
+    still attached (format.read_stored), without copying the payload out first.
+    `check_order` verifies that the offsets never decrease. Data blocks read on the get
+    and scan paths skip it: their crc32 has just verified them byte for byte, the writer
+    makes offsets by `accumulate` (they cannot decrease), and even offsets that did
+    could only misplace slices inside this block's own key or value bytes (the bounds
+    below are always checked). It costs as much as the rest of the decode, so it runs
+    where the format itself is being verified: `TableReader.check` (verify, repair)
+    and the meta blocks read once per table.
 
     Raises ValueError (the caller turns it into CorruptionError) if the layout is
     inconsistent; checksums have normally caught damage before this point.
     """
+    if end is None:
+        end = len(payload)
     (n,) = _COUNT.unpack_from(payload, 0)
-    pos = 4
-    key_offsets = array("I")
-    key_offsets.frombytes(payload[pos : pos + 4 * (n + 1)])
-    pos += 4 * (n + 1)
-    value_offsets = array("I")
-    value_offsets.frombytes(payload[pos : pos + 4 * (n + 1)])
-    pos += 4 * (n + 1)
-    trailers = array("Q")
-    trailers.frombytes(payload[pos : pos + 8 * n])
-    pos += 8 * n
+    # The three arrays in one C call each (array's constructor runs frombytes).
+    vstart = 8 + 4 * n
+    tstart = vstart + 4 * (n + 1)
+    key_base = tstart + 8 * n
+    if key_base > end:
+        raise ValueError("block arrays truncated")
+    key_offsets = array("I", payload[4:vstart])
+    value_offsets = array("I", payload[vstart:tstart])
+    trailers = array("Q", payload[tstart:key_base])
     if _BIG_ENDIAN:
         for arr in (key_offsets, value_offsets, trailers):
             arr.byteswap()
-    if len(trailers) != n or len(value_offsets) != n + 1:
-        raise ValueError("block arrays truncated")
-    key_base = pos
     value_base = key_base + key_offsets[n]
-    if value_base + value_offsets[n] != len(payload):
+    if value_base + value_offsets[n] != end:
         raise ValueError("block length does not match its offsets")
-    # Offsets must not decrease (checked in C: this runs for every block read).
-    if not (
+    # Offsets must not decrease (checked in C).
+    if check_order and not (
         all(map(le, key_offsets, key_offsets[1:]))
         and all(map(le, value_offsets, value_offsets[1:]))
     ):
         raise ValueError("block offsets decrease")
     return Block(
-        n, key_offsets, value_offsets, trailers, payload[key_base:value_base], payload[value_base:]
+        n,
+        key_offsets,
+        value_offsets,
+        trailers,
+        payload[key_base:value_base],
+        payload[value_base:end],
     )

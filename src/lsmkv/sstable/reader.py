@@ -10,6 +10,7 @@ import struct
 from bisect import bisect_left
 from collections.abc import Iterator
 from itertools import chain
+from zlib import crc32
 
 from ..core.counters import Counters
 from ..core.keys import KIND_RANGE_DELETE, Entry
@@ -19,7 +20,16 @@ from ..storage.fs import FileSystem
 from .block import Block, decode_block
 from .bloom import BloomFilter
 from .cache import BlockCache
-from .format import FOOTER_SIZE, BlockHandle, Footer, read_block
+from .format import (
+    COMPRESSION_NONE,
+    CRC32_RESIDUE,
+    FOOTER_SIZE,
+    TRAILER_SIZE,
+    BlockHandle,
+    Footer,
+    read_block,
+    unpack_stored,
+)
 from .properties import TableProperties
 
 _HANDLE = struct.Struct("<QI")
@@ -43,6 +53,7 @@ class TableReader:
         self._cache = cache if cache is not None else BlockCache(8 * 1024 * 1024)
         self._counters = counters if counters is not None else Counters()
         self._file = fs.open_read(path)
+        self._read_at = self._file.read_at
         try:
             self._load_meta()
         except BaseException:
@@ -99,14 +110,40 @@ class TableReader:
     # ------------------------------------------------------------------ blocks
     def block(self, i: int) -> Block:
         """Data block i, from the cache or from disk (verified and decoded)."""
-        ckey = self._cache_keys[i]
-        block = self._cache.get(ckey)
+        block = self._cache_blocks.get(self._cache_keys[i])
         if block is not None:
             self._counters.block_cache_hits += 1
             return block
+        return self._load_block(i)
+
+    def _load_block(self, i: int) -> Block:
+        """Data block i read from disk, verified, decoded and put in the cache: what
+        every cache miss costs, so one function with no further Python calls than one
+        pread (through the FileSystem), one crc32 and the decode. Cost: about 5 µs
+        for a 4 KiB block in the OS page cache."""
         self._counters.block_reads += 1
-        block = self.read_data_block(i)
-        self._cache.put(ckey, block)
+        handle = self.handles[i]
+        size = handle.size
+        try:
+            data = self._read_at(handle.offset, size + TRAILER_SIZE)
+        except OSError as e:
+            raise DiskError.from_os(e, f"reading {self.path} at offset {handle.offset}") from e
+        # format.read_stored, inlined: one crc32 over the bytes as read (see
+        # CRC32_RESIDUE), and the payload decoded in place, trailer still attached.
+        if len(data) != size + TRAILER_SIZE:
+            raise CorruptionError(
+                "block extends past the end of the file", self.path, handle.offset
+            )
+        if crc32(data) != CRC32_RESIDUE:
+            raise CorruptionError("block checksum mismatch", self.path, handle.offset)
+        try:
+            if data[size] == COMPRESSION_NONE:
+                block = decode_block(data, size, False)
+            else:
+                block = decode_block(unpack_stored(data, data[size], self.path, handle))
+        except (ValueError, struct.error):
+            raise CorruptionError("data block does not parse", self.path, handle.offset) from None
+        self._cache.put(self._cache_keys[i], block)
         return block
 
     def read_data_block(self, i: int) -> Block:
@@ -145,7 +182,7 @@ class TableReader:
         while i < n:
             block = blocks.get(self._cache_keys[i])
             if block is None:
-                block = self.block(i)
+                block = self._load_block(i)
             else:
                 self._counters.block_cache_hits += 1
             kb, ko = block._kb, block._ko
