@@ -103,14 +103,14 @@ class TableReader:
         ]
         self.smallest_key = self.props.smallest_key
         self.largest_key = self.props.largest_key
-        # For `get`: each block's cache key made once, and the cache's dict itself.
-        self._cache_keys = [(self.number, h.offset) for h in self.handles]
-        self._cache_blocks = self._cache.blocks
+        # The block cache's slots for this table's blocks (cache.py): a cached block is
+        # `_slots[i]`, one list index on the get path.
+        self._slots: list[Block | None] = [None] * len(self.handles)
 
     # ------------------------------------------------------------------ blocks
     def block(self, i: int) -> Block:
         """Data block i, from the cache or from disk (verified and decoded)."""
-        block = self._cache_blocks.get(self._cache_keys[i])
+        block = self._slots[i]
         if block is not None:
             self._counters.block_cache_hits += 1
             return block
@@ -143,7 +143,7 @@ class TableReader:
                 block = decode_block(unpack_stored(data, data[size], self.path, handle))
         except (ValueError, struct.error):
             raise CorruptionError("data block does not parse", self.path, handle.offset) from None
-        self._cache.put(self._cache_keys[i], block)
+        self._cache.put(self._slots, i, block, self.number)
         return block
 
     def read_data_block(self, i: int) -> Block:
@@ -164,36 +164,52 @@ class TableReader:
             raise CorruptionError("data block does not parse", self.path, handle.offset) from None
 
     def block_cached(self, i: int) -> bool:
-        return self._cache.get(self._cache_keys[i]) is not None
+        return self._slots[i] is not None
 
     # ------------------------------------------------------------------- reads
     def get(self, key: bytes, read_seq: int) -> Entry | None:
         """The newest point entry for `key` with seq <= read_seq, or None.
 
-        Cost: one bisect in the index, one block (usually cached: one dict lookup), a
-        binary search over the block's raw key bytes, and one entry built if found.
+        Cost: one bisect in the index, one block (usually cached: one list index), a
+        search of the block's raw key bytes (one `bytes.find` when its keys have one
+        width, else a binary search in Python), and one entry built if found.
         The caller checks the bloom filter and key range first. This is the innermost
         step of every get, so `block()`, `Block.seek` and `Block.entry_at` are inlined.
         """
         index_keys = self.index_keys
         i = bisect_left(index_keys, key)
         n = len(index_keys)
-        blocks = self._cache_blocks
+        slots = self._slots
         while i < n:
-            block = blocks.get(self._cache_keys[i])
+            block = slots[i]
             if block is None:
                 block = self._load_block(i)
             else:
                 self._counters.block_cache_hits += 1
             kb, ko = block._kb, block._ko
-            lo, hi = 0, block.count
-            while lo < hi:
-                mid = (lo + hi) >> 1
-                if kb[ko[mid] : ko[mid + 1]] < key:
-                    lo = mid + 1
-                else:
-                    hi = mid
             count = block.count
+            width = block.width
+            if width:
+                # Every key here is `width` bytes (Block): the first entry with this
+                # key is its first occurrence in the key bytes at a multiple of width,
+                # found in C. (A match straddling two keys is skipped; a key of
+                # another length cannot be in this block, hence not in the table.)
+                if len(key) != width:
+                    return None
+                lo = kb.find(key)
+                while lo > 0 and lo % width:
+                    lo = kb.find(key, lo + 1)
+                if lo < 0:
+                    return None
+                lo //= width
+            else:
+                lo, hi = 0, count
+                while lo < hi:
+                    mid = (lo + hi) >> 1
+                    if kb[ko[mid] : ko[mid + 1]] < key:
+                        lo = mid + 1
+                    else:
+                        hi = mid
             trailers = block._trailers
             while lo < count:
                 if kb[ko[lo] : ko[lo + 1]] != key:
