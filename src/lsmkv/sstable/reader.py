@@ -21,7 +21,6 @@ from .block import Block, decode_block
 from .bloom import BloomFilter
 from .cache import BlockCache
 from .format import (
-    COMPRESSION_NONE,
     CRC32_RESIDUE,
     FOOTER_SIZE,
     TRAILER_SIZE,
@@ -122,27 +121,24 @@ class TableReader:
         pread (through the FileSystem), one crc32 and the decode. Cost: about 5 µs
         for a 4 KiB block in the OS page cache."""
         self._counters.block_reads += 1
-        handle = self.handles[i]
-        size = handle.size
+        offset, size = handle = self.handles[i]
         try:
-            data = self._read_at(handle.offset, size + TRAILER_SIZE)
+            data = self._read_at(offset, size + TRAILER_SIZE)
         except OSError as e:
-            raise DiskError.from_os(e, f"reading {self.path} at offset {handle.offset}") from e
+            raise DiskError.from_os(e, f"reading {self.path} at offset {offset}") from e
         # format.read_stored, inlined: one crc32 over the bytes as read (see
         # CRC32_RESIDUE), and the payload decoded in place, trailer still attached.
         if len(data) != size + TRAILER_SIZE:
-            raise CorruptionError(
-                "block extends past the end of the file", self.path, handle.offset
-            )
+            raise CorruptionError("block extends past the end of the file", self.path, offset)
         if crc32(data) != CRC32_RESIDUE:
-            raise CorruptionError("block checksum mismatch", self.path, handle.offset)
+            raise CorruptionError("block checksum mismatch", self.path, offset)
         try:
-            if data[size] == COMPRESSION_NONE:
+            if not data[size]:  # COMPRESSION_NONE
                 block = decode_block(data, size, False)
             else:
                 block = decode_block(unpack_stored(data, data[size], self.path, handle))
         except (ValueError, struct.error):
-            raise CorruptionError("data block does not parse", self.path, handle.offset) from None
+            raise CorruptionError("data block does not parse", self.path, offset) from None
         self._cache.put(self._slots, i, block, self.number)
         return block
 
