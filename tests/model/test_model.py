@@ -57,6 +57,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     ),
     "traced": dict(memtable_bytes=2048, block_size_bytes=128, level1_bytes=8192),
 }
+# The same tiny store with several compaction threads (max_background_compactions):
+# whatever runs at once, every read must agree with the model.
+PRESETS["tiny_2_threads"] = dict(PRESETS["tiny"], max_background_compactions=2)
+PRESETS["tiny_3_threads"] = dict(PRESETS["tiny"], max_background_compactions=3)
 
 KEYS = st.binary(min_size=0, max_size=3).map(lambda b: b"k" + b)
 VALUES = st.binary(min_size=0, max_size=40)
@@ -240,6 +244,8 @@ def _make_test(preset: str) -> Any:
 
 
 TestTiny = _make_test("tiny")
+TestTiny2Threads = _make_test("tiny_2_threads")
+TestTiny3Threads = _make_test("tiny_3_threads")
 TestTinyZlibNoBloom = _make_test("tiny_zlib_no_bloom")
 TestManualCompactionOnly = _make_test("manual_compaction_only")
 TestTraced = _make_test("traced")
