@@ -4,7 +4,8 @@ Run by the flush thread (background.py), which does nothing else: a full memtabl
 blocks writers soonest, so a flush never waits behind a compaction. The table is
 written and fsync'd, then one manifest record names it and moves the log number past
 its WAL, and only then is the memtable dropped from the SuperVersion and the WAL
-deleted: at every moment one durable copy of each acknowledged write exists. `DB.flush` forces a memtable switch and waits.
+deleted: at every moment one durable copy of each acknowledged write exists.
+`DB.flush` forces a memtable switch and waits.
 """
 
 from __future__ import annotations
