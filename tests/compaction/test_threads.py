@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 import lsmkv
+from lsmkv.core.filenames import table_name
 from lsmkv.storage.fs import OSFileSystem, WritableFile
 
 from .conftest import SMALL
@@ -24,21 +25,49 @@ WAIT = 60.0  # seconds; reached only when the behaviour under test is missing
 
 
 class GateFS(OSFileSystem):
-    """The real file system, except that a compaction thread creating a table waits at
-    a gate while it is armed (so that compaction is "slow": it holds its input files and
-    its thread for as long as the test likes)."""
+    """The real file system, except that a compaction thread creating a table (or, with
+    `at="sync"`, syncing one it has written) waits at a gate while it is armed, so that
+    compaction is "slow": it holds its files and its thread as long as the test likes."""
 
-    def __init__(self, armed: bool = True) -> None:
+    def __init__(self, armed: bool = True, at: str = "create") -> None:
         self.armed = armed
+        self.at = at
         self.opened = threading.Event()  # set: compactions go on
         self.held = threading.Event()  # set once a compaction has waited here
+        self.held_paths: list[str] = []
 
-    def create(self, path: str) -> WritableFile:
+    def wait_here(self, op: str, path: str) -> None:
         thread = threading.current_thread().name
-        if self.armed and path.endswith(".sst") and thread.startswith("lsmkv-compaction"):
+        if (
+            self.armed
+            and op == self.at
+            and path.endswith(".sst")
+            and thread.startswith("lsmkv-compaction")
+        ):
+            self.held_paths.append(path)
             self.held.set()
             self.opened.wait(WAIT)
-        return super().create(path)
+
+    def create(self, path: str) -> WritableFile:
+        self.wait_here("create", path)
+        return _GateFile(self, path, super().create(path))
+
+
+class _GateFile(WritableFile):
+    def __init__(self, fs: GateFS, path: str, inner: WritableFile) -> None:
+        self._fs = fs
+        self._path = path
+        self._inner = inner
+
+    def write(self, data: bytes) -> None:
+        self._inner.write(data)
+
+    def sync(self) -> None:
+        self._fs.wait_here("sync", self._path)
+        self._inner.sync()
+
+    def close(self) -> None:
+        self._inner.close()
 
 
 def test_two_compactions_run_at_the_same_time(tmp_path: os.PathLike[str]) -> None:
@@ -261,3 +290,63 @@ def test_the_option_is_validated_and_reported(tmp_path: os.PathLike[str]) -> Non
         assert acct["flush_running"] is False and acct["running"] == []
         threads = list(db._bg_threads)
     assert not any(t.is_alive() for t in threads), "close() must join every thread"
+
+
+def test_sweeps_beside_a_running_compaction_keep_its_outputs(tmp_path: os.PathLike[str]) -> None:
+    """A compaction held after writing an output table, before its fsync: flushes on the
+    flush thread run the obsolete-file sweep meanwhile, and must leave the table (a
+    pending output, named by no manifest yet) and the compaction's inputs alone."""
+    path = os.path.join(tmp_path, "db")
+    gate = GateFS(at="sync")
+    flushed_while_held: list[int] = []
+
+    def listener(event: dict[str, Any]) -> None:
+        if event["event"] == "flush.end" and gate.held.is_set() and not gate.opened.is_set():
+            flushed_while_held.append(event["job"])
+
+    opts = dict(
+        SMALL,
+        fs=gate,
+        listeners=[listener],
+        # One compaction thread: the held compaction is then the only job that could
+        # remove a table, so every file of the Version below must stay.
+        max_background_compactions=1,
+        level0_compaction_trigger=2,
+        level0_slowdown_trigger=4,
+        level0_stop_trigger=6,
+    )
+    db = lsmkv.open(path, **opts)
+    try:
+        writer_done = threading.Event()
+
+        def writer() -> None:
+            for i in range(1200):
+                db.put(b"k%05d" % (i * 7 % 1200), b"v" * 100)
+            writer_done.set()
+
+        w = threading.Thread(target=writer)
+        w.start()
+        assert gate.held.wait(WAIT), "no compaction wrote a table"
+        inputs = {f.number for _, f in db._sv.version.files()}
+        for _ in range(int(WAIT * 100)):
+            if len(flushed_while_held) >= 2 or writer_done.is_set():
+                break
+            threading.Event().wait(0.01)
+        assert len(flushed_while_held) >= 2, "flushes (and their sweeps) did not run"
+        names = set(os.listdir(path))
+        held = os.path.basename(gate.held_paths[0])
+        assert held in names, "a sweep deleted a running compaction's output"
+        assert {table_name(n) for n in inputs} <= names, "a sweep deleted an input"
+        gate.opened.set()
+        w.join(WAIT)
+        assert not w.is_alive()
+        assert db.wait_for_compaction(timeout=WAIT)
+        assert db.stats()["background_error"] is None
+    finally:
+        gate.opened.set()
+        db.close()
+    # The manifest names only files that exist, and every checksum holds.
+    assert lsmkv.verify(path).ok
+    with lsmkv.open(path, **SMALL) as again:
+        for i in range(0, 1200, 17):
+            assert again.get(b"k%05d" % i) == b"v" * 100
