@@ -9,6 +9,7 @@ only a broken engine reaches.
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
 from typing import Any
@@ -18,6 +19,7 @@ import pytest
 import lsmkv
 from lsmkv.core.filenames import table_name
 from lsmkv.storage.fs import OSFileSystem, WritableFile
+from lsmkv.testing import FaultFS
 
 from .conftest import SMALL
 
@@ -350,3 +352,57 @@ def test_sweeps_beside_a_running_compaction_keep_its_outputs(tmp_path: os.PathLi
     with lsmkv.open(path, **SMALL) as again:
         for i in range(0, 1200, 17):
             assert again.get(b"k%05d" % i) == b"v" * 100
+
+
+def test_the_first_background_error_stops_every_thread(tmp_path: os.PathLike[str]) -> None:
+    """With three compaction threads, a compaction whose table write fails stops all
+    background work: the error is reported (the first one), writes are refused, and
+    close() still joins every thread; the store reopens with every acknowledged write."""
+    path = os.path.join(tmp_path, "db")
+    fs = FaultFS()
+    failed: list[str] = []
+
+    def hook(op: str, file: str) -> None:
+        if (
+            op == "write"
+            and file.endswith(".sst")
+            and threading.current_thread().name.startswith("lsmkv-compaction")
+            and not failed
+        ):
+            failed.append(file)
+            raise OSError(errno.EIO, "injected compaction write error", file)
+
+    fs.hook = hook
+    opts = dict(
+        SMALL,
+        fs=fs,
+        max_background_compactions=3,
+        level0_compaction_trigger=2,
+        level0_slowdown_trigger=3,
+        level0_stop_trigger=5,
+    )
+    acknowledged = []
+    db = lsmkv.open(path, **opts)
+    try:
+        with pytest.raises(lsmkv.DiskError):
+            for i in range(20_000):
+                db.put(b"k%05d" % i, b"v" * 100)
+                acknowledged.append(i)
+        assert failed, "no compaction wrote a table"
+        error = db.stats()["background_error"]
+        assert error is not None and "injected compaction write error" in error
+        with pytest.raises(lsmkv.DiskError):
+            db.wait_for_compaction(timeout=WAIT)
+        with pytest.raises(lsmkv.DiskError):
+            db.put(b"after", b"x")
+        threads = list(db._bg_threads)
+    finally:
+        db.close()
+    assert not any(t.is_alive() for t in threads), "close() must join every thread"
+    fs.hook = None
+    with lsmkv.open(path, fs=fs, **SMALL) as again:
+        assert again.stats()["background_error"] is None
+        for i in acknowledged[::37]:
+            assert again.get(b"k%05d" % i) == b"v" * 100
+        assert again.get(b"after") is None
+    assert lsmkv.verify(path).ok
