@@ -26,10 +26,15 @@ class ObsoleteMixin(EngineBase):
         pending outputs (a job adds a number there before it creates the file and drops
         it only after the manifest names the file). The VersionSet's lock is held
         throughout, so no edit (nor a new manifest) lands between listing and decision.
+        Nothing is deleted once a manifest write has failed.
         Cost: one listdir, O(files x live Versions) set work, one remove per file.
         """
         versions = self._versions
         with versions.lock:
+            if versions.failed:
+                # A failed manifest write may have left an edit on disk that `current`
+                # lacks: a table it names looks obsolete here but is not after a reopen.
+                return
             try:
                 names = self._fs.listdir(self.path)
             except OSError:

@@ -138,9 +138,11 @@ class StatsMixin(EngineBase):
         }
 
     def _running_compactions(self) -> list[dict[str, Any]]:
-        """The compactions running now, by job number. Cost: O(their input files)."""
-        with self._mutex:
-            running = sorted(self._running.items())
+        """The compactions running now, by job number. Cost: O(their input files).
+
+        No lock: a listener may call stats() from an engine thread that holds the mutex,
+        and copying the dict's items is one step for the GIL."""
+        running = sorted(self._running.items())
         return [
             {
                 "job": job,

@@ -56,6 +56,12 @@ class VersionSet:
         # may be appended; the engine stops background work and the store is reopened.
         self._failed: BaseException | None = None
 
+    @property
+    def failed(self) -> bool:
+        """Did a manifest write fail? Then the manifest on disk may name files that
+        `current` does not (an edit written but not synced), so nothing may be deleted."""
+        return self._failed is not None
+
     def _path(self, name: str) -> str:
         return os.path.join(self._dir, name)
 
