@@ -30,9 +30,6 @@ OPTS = {
     "level0_compaction_trigger": 2,
     "level1_bytes": 32 * 1024,
     "level_size_multiplier": 4,
-    # Two compaction threads (besides the flush thread): read views must hold while
-    # compactions install their results side by side.
-    "max_background_compactions": 2,
 }
 
 

@@ -307,19 +307,25 @@ class BackgroundMixin(EngineBase):
     def _manual_plan(self, lo: bytes | None, hi: bytes | None, reason: str) -> Iterator[Pick]:
         """The steps of a manual (or hinted) compaction, each planned against the version
         current when it is asked for (run under the mutex by `_next_compaction`, when no
-        other compaction runs)."""
+        other compaction runs).
+
+        The generator keeps no Version in a local while it waits between steps: a Version
+        alive here would keep the previous step's inputs on disk past its sweep (the
+        obsolete-file sweep spares every Version still referenced)."""
         steps = picker.manual_steps(self._versions.current, lo, hi)
-        for level in steps:
-            version = self._versions.current
-            c = picker.manual_compaction(version, level, lo, hi, reason)
-            if c is not None:
-                yield c, version
+        yield from filter(None, (self._manual_step(level, lo, hi, reason) for level in steps))
         # Only this plan changes levels >= 1 until it ends, so the list stays valid.
         bottom = (steps[-1] + 1) if steps else 1
-        version = self._versions.current
-        for c in picker.bottom_rewrites(version, bottom, lo, hi):
+        for c in picker.bottom_rewrites(self._versions.current, bottom, lo, hi):
             c.reason = picker.MANUAL_BOTTOM if reason == picker.MANUAL else reason
             yield c, self._versions.current
+
+    def _manual_step(
+        self, level: int, lo: bytes | None, hi: bytes | None, reason: str
+    ) -> Pick | None:
+        version = self._versions.current
+        c = picker.manual_compaction(version, level, lo, hi, reason)
+        return None if c is None else (c, version)
 
     def _install(self, sv: SuperVersion) -> None:
         """Make `sv` current (mutex held) and update what depends on its Version."""
