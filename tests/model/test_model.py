@@ -232,10 +232,12 @@ class StoreMachine(RuleBasedStateMachine):
         assert list(self.db.scan()) == sorted(self.model.items())
 
 
-def _make_test(preset: str) -> Any:
+def _make_test(preset: str, share: float = 1.0) -> Any:
+    """The Hypothesis test of `preset`, with `share` of the usual number of examples."""
     machine = type(f"StoreMachine_{preset}", (StoreMachine,), {"preset": preset})
+    examples = int(os.environ.get("LSMKV_MODEL_EXAMPLES", "25"))
     machine.TestCase.settings = settings(
-        max_examples=int(os.environ.get("LSMKV_MODEL_EXAMPLES", "25")),
+        max_examples=max(1, int(examples * share)),
         stateful_step_count=60,
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
@@ -244,8 +246,9 @@ def _make_test(preset: str) -> Any:
 
 
 TestTiny = _make_test("tiny")
-TestTiny2Threads = _make_test("tiny_2_threads")
-TestTiny3Threads = _make_test("tiny_3_threads")
+# Half the examples each: together they cost about one more preset in CI time.
+TestTiny2Threads = _make_test("tiny_2_threads", 0.5)
+TestTiny3Threads = _make_test("tiny_3_threads", 0.5)
 TestTinyZlibNoBloom = _make_test("tiny_zlib_no_bloom")
 TestManualCompactionOnly = _make_test("manual_compaction_only")
 TestTraced = _make_test("traced")
