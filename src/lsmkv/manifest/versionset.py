@@ -44,7 +44,7 @@ class VersionSet:
         self.sealed_wals: dict[int, int] = {}  # WAL number -> size at a clean close
         self.manifest_number = 0
         self._manifest: RecordWriter | None = None
-        # Writers allocate WAL numbers while the background thread allocates table
+        # Writers allocate WAL numbers while the background threads allocate table
         # numbers and absorbs edits: one lock keeps a number from ever being handed out
         # twice (a reused WAL number would truncate a live log).
         self._number_lock = threading.Lock()
