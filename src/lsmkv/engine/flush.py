@@ -31,7 +31,16 @@ class FlushMixin(EngineBase):
         w.switch = True
         self._commit(w)
         with self._mutex:
-            while self._sv.imms and self._bg_error is None and not self._closed:
+            # Wait for the memtables older than the active one to be flushed, not for
+            # "no memtable waiting": under a steady write load the flush thread keeps
+            # up, but new immutable memtables keep appearing, and this would wait on.
+            target = self._sv.mem.log_number
+            while (
+                self._sv.imms
+                and self._sv.imms[-1].log_number < target
+                and self._bg_error is None
+                and not self._closed
+            ):
                 self._bg_cv.notify_all()
                 self._bg_cv.wait(0.5)
             if self._bg_error is not None:
