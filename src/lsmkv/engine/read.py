@@ -140,23 +140,22 @@ def multi_lookup(
     table = sv.mem.table
     imms = sv.imms
     for key in set(keys):
+        found: Entry | None = None
         versions = table.get(key)
         if versions is not None:
             for entry in versions:
                 if -entry[1] <= read_seq:
-                    answers[key] = entry
+                    found = entry
                     break
-            else:
-                versions = None
-            if versions is not None:
-                continue
-        for imm in imms:
-            found = imm.get(key, read_seq)
-            if found is not None:
-                answers[key] = found
-                break
-        else:
+        if found is None:
+            for imm in imms:
+                found = imm.get(key, read_seq)
+                if found is not None:
+                    break
+        if found is None:
             pending.append(key)
+        else:
+            answers[key] = found
     c.memtable_hits += len(answers)
     if not pending:
         return answers
@@ -184,9 +183,8 @@ def multi_lookup(
             if lo == hi:
                 continue
             reader = tables.readers.get(f.number) or tables.get(f.number)
-            if _probe_many(reader, pending, hashes, lo, hi, read_seq, answers, c, level) and not (
-                level
-            ):
+            answered = _probe_many(reader, pending, hashes, lo, hi, read_seq, answers, c, level)
+            if answered and not level:
                 # An L0 table answered some keys: the next L0 tables (and their
                 # key-range counts) see only the keys still unanswered.
                 pending, hashes = _unanswered(pending, hashes, answers)
