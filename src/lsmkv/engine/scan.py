@@ -16,6 +16,7 @@ from itertools import chain
 from typing import Any
 
 from ..core import filenames
+from ..iterators.clean import CleanMerge, Columns, ConcatColumns
 from ..iterators.merging import FIRST_RUN, MAX_RUN, concat, merge, merge_runs, visible
 from ..iterators.user import ScanTally, scan_bounds, user_entries, user_runs
 from ..manifest.edit import FileMeta
@@ -42,9 +43,58 @@ class ScanMixin(EngineBase):
         self._check_open()
         start, end = scan_bounds(start, end, prefix, limit)
         sv = self._sv  # captured now: the iterator reads the store as of this moment
-        sources, fragments = self._sources(sv, read_seq, start, end, reverse)
         self._counters.iterators += 1
+        columns = clean_sources(sv, self._tables, read_seq, start, end, reverse)
+        if columns is not None:
+            runs = self._clean_runs(sv, columns, read_seq, start, end, reverse, limit)
+            return chain.from_iterable(runs)
+        sources, fragments = self._sources(sv, read_seq, start, end, reverse)
         return self._iterate(sv, sources, fragments, read_seq, reverse, limit)
+
+    def _clean_runs(
+        self,
+        sv: SuperVersion,
+        columns: list[Columns],
+        read_seq: int,
+        start: bytes | None,
+        end: bytes | None,
+        reverse: bool,
+        limit: int | None,
+    ) -> Iterator[list[tuple[bytes, bytes]]]:
+        """The fast path (iterators/clean.py) while the data is clean, then the general
+        path from just after the last key it handed out. The clean part steps over
+        nothing, so the tally is the general part's plus what the clean part returned."""
+        tally = ScanTally()
+        returned = 0
+        try:
+            if limit is not None and limit <= 0:
+                return
+            # One more than the limit: the watermark key waits (see CleanMerge), so a
+            # seek with a limit usually ends in one round.
+            first = FIRST_RUN if limit is None else max(1, min(limit + 1, MAX_RUN))
+            merged = CleanMerge(columns, reverse, first)
+            for run in merged.runs():
+                if limit is not None and len(run) >= limit - returned:
+                    run = run[: limit - returned]
+                    returned += len(run)
+                    yield run
+                    return
+                returned += len(run)
+                yield run
+            if not merged.unclean:
+                return
+            last = merged.last
+            if last is not None:
+                if reverse:
+                    end = last
+                else:
+                    start = last + b"\x00"  # the smallest key after `last`
+            rest = None if limit is None else limit - returned
+            sources, fragments = self._sources(sv, read_seq, start, end, reverse)
+            yield from self._general_runs(sources, fragments, read_seq, reverse, rest, tally)
+        finally:
+            tally.returned += returned
+            self._count_scan(sv, tally)
 
     def _sources(
         self,
@@ -80,6 +130,24 @@ class ScanMixin(EngineBase):
             return chain.from_iterable(runs)
         merged = merge(sources, reverse)
         return user_entries(merged, fragments, read_seq, reverse, ScanTally(), limit, finish)
+
+    def _general_runs(
+        self,
+        sources: list[Iterator[Any]],
+        fragments: Fragments,
+        read_seq: int,
+        reverse: bool,
+        limit: int | None,
+        tally: ScanTally,
+    ) -> Iterator[list[tuple[bytes, bytes]]]:
+        """The general path as runs of pairs, counting into `tally` (no finish call)."""
+        if not fragments:
+            first = FIRST_RUN if limit is None else max(1, min(limit, MAX_RUN))
+            yield from user_runs(merge_runs(sources, reverse, first), reverse, tally, limit)
+            return
+        merged = merge(sources, reverse)
+        for pair in user_entries(merged, fragments, read_seq, reverse, tally, limit):
+            yield [pair]
 
     def _count_scan(self, sv: SuperVersion, tally: ScanTally) -> None:
         c = self._counters
@@ -183,6 +251,53 @@ def scan_sources(
                 it = label(info, it)
             sources.append(it)
     return sources, deletions
+
+
+def clean_sources(
+    sv: SuperVersion,
+    tables: TableCache,
+    read_seq: int,
+    start: bytes | None,
+    end: bytes | None,
+    reverse: bool,
+) -> list[Columns] | None:
+    """The sources of a scan for the clean fast path (iterators/clean.py), newest first,
+    or None when it cannot apply at all: a range tombstone in a source that overlaps
+    the range, or a source holding versions newer than the read point (a snapshot's
+    scan). Cost: what `scan_sources` pays to open the sources, less the tombstone work.
+    """
+    columns: list[Columns] = []
+    if start is not None and end is not None and start >= end:
+        return columns
+    for mem in (sv.mem, *sv.imms):
+        if mem.entry_count:
+            if mem.range_tombstones or mem.last_seq > read_seq:
+                return None
+            columns.append(mem.latest_columns(read_seq, start, end, reverse))
+    version = sv.version
+    for level, files in enumerate(version.levels):
+        if not files:
+            continue
+        chosen = version.overlapping(level, start, end)
+        if level == 0:
+            for f in chosen:
+                reader = tables.get(f.number)
+                if f.largest_seq > read_seq or reader.fragments:
+                    return None
+                columns.append(reader.columns(start, end, reverse))
+        elif chosen:
+            if any(f.largest_seq > read_seq or f.range_deletes for f in chosen):
+                return None
+            ordered = chosen[::-1] if reverse else chosen
+            parts = (partial(_table_columns, tables, f, start, end, reverse) for f in ordered)
+            columns.append(ConcatColumns(parts, reverse))
+    return columns
+
+
+def _table_columns(
+    tables: TableCache, f: FileMeta, start: bytes | None, end: bytes | None, reverse: bool
+) -> Columns:
+    return tables.get(f.number).columns(start, end, reverse)
 
 
 def _name(f: FileMeta) -> str:

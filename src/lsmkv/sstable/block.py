@@ -22,13 +22,30 @@ from __future__ import annotations
 import struct
 import sys
 from array import array
+from collections.abc import Sequence
+from functools import lru_cache
 from itertools import accumulate, pairwise
 from operator import le
 
-from ..core.keys import Entry
+from ..core.keys import KIND_DELETE, Entry
 
 _COUNT = struct.Struct("<I")
 _BIG_ENDIAN = sys.byteorder == "big"
+# Where the kind (the low byte of a u64 trailer) sits in the trailers' native bytes.
+_KIND_BYTE = 7 if _BIG_ENDIAN else 0
+
+
+@lru_cache(maxsize=256)
+def _progression(width: int, count: int) -> bytes:
+    """The native bytes of offsets 0, width, 2*width, ... (count + 1 of them): what a
+    block's offset array holds when every key (or value) has length `width`."""
+    return array("I", range(0, width * count + 1, width) if width else [0] * (count + 1)).tobytes()
+
+
+@lru_cache(maxsize=1024)
+def _cutter(width: int, count: int) -> struct.Struct:
+    """A Struct that cuts `count` consecutive strings of `width` bytes in one C call."""
+    return struct.Struct(f"{width}s" * count)
 
 
 def encode_block(keys: list[bytes], trailers: list[int], values: list[bytes]) -> bytes:
@@ -92,7 +109,7 @@ class Block:
     charge is the payload plus the arrays, not a Python object per entry.
     """
 
-    __slots__ = ("_kb", "_ko", "_trailers", "_vb", "_vo", "charge", "count")
+    __slots__ = ("_kb", "_ko", "_shape", "_trailers", "_vb", "_vo", "charge", "count")
 
     def __init__(
         self,
@@ -110,6 +127,8 @@ class Block:
         self._kb = key_bytes
         self._vb = value_bytes
         self.charge = len(key_bytes) + len(value_bytes) + 16 * count + 200
+        # (key width, value width, point deletes), measured on first use by `columns`.
+        self._shape: tuple[int, int, int] | None = None
 
     def key_at(self, i: int) -> bytes:
         ko = self._ko
@@ -166,6 +185,55 @@ class Block:
                 strict=True,
             )
         ]
+
+    def shape(self) -> tuple[int, int, int]:
+        """(key width, value width, point deletes) of the whole block; a width is -1
+        when the lengths differ. Measured once per block (a few C-level passes) and kept:
+        `columns` cuts fixed-width keys or values with one `struct` call."""
+        shape = self._shape
+        if shape is None:
+            n = self.count
+            widths = []
+            for offsets in (self._ko, self._vo):
+                width = offsets[1] - offsets[0] if n else 0
+                if offsets.tobytes() != _progression(width, n):
+                    width = -1
+                widths.append(width)
+            deletes = self._trailers.tobytes()[_KIND_BYTE::8].count(KIND_DELETE)
+            shape = self._shape = (widths[0], widths[1], deletes)
+        return shape
+
+    def deletes_in(self, lo: int, hi: int) -> int:
+        """Point tombstones among entries lo..hi-1. Cost: three C calls (none at all for
+        a block without tombstones, the common case)."""
+        if not self.shape()[2]:
+            return 0
+        return self._trailers[lo:hi].tobytes()[_KIND_BYTE::8].count(KIND_DELETE)
+
+    def columns(self, lo: int, hi: int) -> tuple[Sequence[bytes], Sequence[bytes]]:
+        """The keys and the values of entries lo..hi-1, without building entries.
+
+        Why: a scan over clean data (iterators/clean.py) needs only keys and values, and
+        cutting them is most of a scan's per-entry cost. Keys (values) that all have one
+        length, as fixed-width ids do, are cut by one `struct.unpack_from` in C (about
+        0.02 µs per entry here, against 0.12 for a comprehension of slices); other
+        lengths fall back to one comprehension of slices.
+        """
+        kw, vw, _ = self.shape()
+        n = hi - lo
+        keys: Sequence[bytes]
+        values: Sequence[bytes]
+        if kw >= 0:
+            keys = _cutter(kw, n).unpack_from(self._kb, lo * kw)
+        else:
+            kb = self._kb
+            keys = [kb[a:b] for a, b in pairwise(self._ko[lo : hi + 1])]
+        if vw >= 0:
+            values = _cutter(vw, n).unpack_from(self._vb, lo * vw)
+        else:
+            vb = self._vb
+            values = [vb[a:b] for a, b in pairwise(self._vo[lo : hi + 1])]
+        return keys, values
 
 
 def decode_block(payload: bytes) -> Block:
