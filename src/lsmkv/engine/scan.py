@@ -262,16 +262,16 @@ def clean_sources(
     reverse: bool,
 ) -> list[Columns] | None:
     """The sources of a scan for the clean fast path (iterators/clean.py), newest first,
-    or None when it cannot apply at all: a range tombstone in a source that overlaps
-    the range, or a source holding versions newer than the read point (a snapshot's
-    scan). Cost: what `scan_sources` pays to open the sources, less the tombstone work.
+    or None when it cannot apply at all: a source holding range tombstones. (Versions
+    newer than the read point, as a snapshot's scan meets, are refused chunk by chunk.)
+    Cost: what `scan_sources` pays to open the sources, less the tombstone work.
     """
     columns: list[Columns] = []
     if start is not None and end is not None and start >= end:
         return columns
     for mem in (sv.mem, *sv.imms):
         if mem.entry_count:
-            if mem.range_tombstones or mem.last_seq > read_seq:
+            if mem.range_tombstones:
                 return None
             columns.append(mem.latest_columns(read_seq, start, end, reverse))
     version = sv.version
@@ -282,22 +282,31 @@ def clean_sources(
         if level == 0:
             for f in chosen:
                 reader = tables.get(f.number)
-                if f.largest_seq > read_seq or reader.fragments:
+                if reader.fragments:
                     return None
-                columns.append(reader.columns(start, end, reverse))
+                newer = read_seq if f.largest_seq > read_seq else None
+                columns.append(reader.columns(start, end, reverse, newer))
         elif chosen:
-            if any(f.largest_seq > read_seq or f.range_deletes for f in chosen):
+            if any(f.range_deletes for f in chosen):
                 return None
             ordered = chosen[::-1] if reverse else chosen
-            parts = (partial(_table_columns, tables, f, start, end, reverse) for f in ordered)
+            parts = (
+                partial(_table_columns, tables, f, start, end, reverse, read_seq) for f in ordered
+            )
             columns.append(ConcatColumns(parts, reverse))
     return columns
 
 
 def _table_columns(
-    tables: TableCache, f: FileMeta, start: bytes | None, end: bytes | None, reverse: bool
+    tables: TableCache,
+    f: FileMeta,
+    start: bytes | None,
+    end: bytes | None,
+    reverse: bool,
+    read_seq: int,
 ) -> Columns:
-    return tables.get(f.number).columns(start, end, reverse)
+    newer = read_seq if f.largest_seq > read_seq else None
+    return tables.get(f.number).columns(start, end, reverse, newer)
 
 
 def _name(f: FileMeta) -> str:

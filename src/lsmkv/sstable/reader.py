@@ -220,14 +220,18 @@ class TableReader:
             hi = block.count if end is None or i != last else block.seek(end)
             yield reversed(block.entries(lo, hi))
 
-    def columns(self, start: bytes | None, end: bytes | None, reverse: bool) -> TableColumns:
-        """[start, end) as column chunks for the clean scan (iterators/clean.py).
-        Cost: two index bisects now; blocks are read as chunks are taken."""
+    def columns(
+        self, start: bytes | None, end: bytes | None, reverse: bool, read_seq: int | None = None
+    ) -> TableColumns:
+        """[start, end) as column chunks for the clean scan (iterators/clean.py); with a
+        `read_seq`, chunks holding a newer version are refused (pass None when the table
+        has none). Cost: two index bisects now; blocks are read as chunks are taken."""
         index_keys = self.index_keys
         n = len(index_keys)
         first = 0 if start is None else bisect_left(index_keys, start)
         last = n - 1 if end is None else min(n - 1, bisect_left(index_keys, end))
-        return TableColumns(self, first, last, start, end, reverse)
+        ceiling = None if read_seq is None else read_seq << 8 | 0xFF
+        return TableColumns(self, first, last, start, end, reverse, ceiling)
 
     def range_tombstones(self) -> list[RangeTombstone]:
         return list(self.fragments.tombstones())
@@ -273,13 +277,14 @@ class TableColumns:
 
     Cost per chunk: per block piece, `Block.columns` (a `struct` call or a comprehension
     of slices) and a tombstone count in C; a chunk inside one block is handed out as the
-    tuples `columns` made, uncopied. A chunk holding a point tombstone is refused (None):
-    the general path decides it. Versions newer than the read point are the caller's to
-    rule out (it passes only tables whose newest entry is visible).
+    tuples `columns` made, uncopied. A chunk holding a point tombstone, or (when a
+    `ceiling` trailer is given) a version newer than the read point, is refused (None):
+    the general path decides it.
     """
 
     __slots__ = (
         "_block",
+        "_ceiling",
         "_end",
         "_first",
         "_hi",
@@ -299,8 +304,10 @@ class TableColumns:
         start: bytes | None,
         end: bytes | None,
         reverse: bool,
+        ceiling: int | None = None,
     ) -> None:
         self._reader = reader
+        self._ceiling = ceiling  # the largest visible trailer (None: all are visible)
         self._first = first
         self._last = last
         self._start = start
@@ -341,6 +348,8 @@ class TableColumns:
             if a == b:
                 continue
             if block.deletes_in(a, b):
+                return None
+            if self._ceiling is not None and max(block._trailers[a:b]) > self._ceiling:
                 return None
             ks, vs = block.columns(a, b)
             key_pieces.append(ks)
