@@ -64,8 +64,8 @@ class ScanMixin(EngineBase):
         """The fast path (iterators/clean.py) while the data is clean, then the general
         path from just after the last key it handed out. The clean part steps over
         nothing, so the tally is the general part's plus what the clean part returned."""
-        tally = ScanTally()
         returned = 0
+        tally: ScanTally | None = None  # made only if the general path takes over
         try:
             if limit is not None and limit <= 0:
                 return
@@ -91,10 +91,15 @@ class ScanMixin(EngineBase):
                     start = last + b"\x00"  # the smallest key after `last`
             rest = None if limit is None else limit - returned
             sources, fragments = self._sources(sv, read_seq, start, end, reverse)
+            tally = ScanTally()
             yield from self._general_runs(sources, fragments, read_seq, reverse, rest, tally)
         finally:
-            tally.returned += returned
-            self._count_scan(sv, tally)
+            if tally is None:
+                # The clean part stepped over nothing: only the returned count moves.
+                self._counters.iterator_entries += returned
+            else:
+                tally.returned += returned
+                self._count_scan(sv, tally)
 
     def _sources(
         self,

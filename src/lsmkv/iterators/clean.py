@@ -133,7 +133,9 @@ class CleanMerge:
                     lasts[i] = keys[-1]
                 pending += zip(keys, values, strict=True)
             if must_sort:
-                pending.sort()
+                # By key alone: bytes compare faster than pairs (distinct keys, checked
+                # next, make the two orders the same).
+                pending.sort(key=_key_of)
             keys = list(map(_key_of, pending))
             if any(map(eq, keys, islice(keys, 1, None))):
                 # A key with two versions: the general path decides it.

@@ -22,6 +22,7 @@ from __future__ import annotations
 import struct
 import sys
 from array import array
+from bisect import bisect_left
 from collections.abc import Sequence
 from functools import lru_cache
 from itertools import accumulate, pairwise
@@ -157,6 +158,14 @@ class Block:
             else:
                 hi = mid
         return lo
+
+    def lower_bound(self, key: bytes) -> int:
+        """`seek(key)` for scans: fixed-width keys (see `shape`) are cut with one
+        `struct` call and bisected in C, cheaper than ~log2(count) interpreted steps."""
+        kw = self.shape()[0]
+        if kw <= 0:
+            return self.seek(key)
+        return bisect_left(_cutter(kw, self.count).unpack_from(self._kb), key)
 
     def keys(self) -> list[bytes]:
         kb = self._kb

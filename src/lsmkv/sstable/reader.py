@@ -323,8 +323,8 @@ class TableColumns:
             return None
         block = self._reader.block(i)
         start, end = self._start, self._end
-        self._lo = block.seek(start) if start is not None and i == self._first else 0
-        self._hi = block.seek(end) if end is not None and i == self._last else block.count
+        self._lo = block.lower_bound(start) if start is not None and i == self._first else 0
+        self._hi = block.lower_bound(end) if end is not None and i == self._last else block.count
         self._i = i - 1 if self._reverse else i + 1
         self._block = block
         return block
