@@ -78,7 +78,17 @@ def read_block(file: ReadableFile, path: str, handle: BlockHandle) -> bytes:
     Raises:
         CorruptionError: short read, checksum mismatch or unknown compression.
     """
-    data = file.read_at(handle.offset, handle.size + TRAILER_SIZE)
+    return check_block(file.read_at(handle.offset, handle.size + TRAILER_SIZE), path, handle)
+
+
+def check_block(data: bytes, path: str, handle: BlockHandle) -> bytes:
+    """The payload of one block's stored bytes (`handle.size` plus the trailer, read by
+    the caller), verified and decompressed: `read_block` without the read, for callers
+    that read several blocks at once.
+
+    Raises:
+        CorruptionError: short data, checksum mismatch or unknown compression.
+    """
     if len(data) != handle.size + TRAILER_SIZE:
         raise CorruptionError("block extends past the end of the file", path, handle.offset)
     ctype, crc = TRAILER.unpack_from(data, handle.size)

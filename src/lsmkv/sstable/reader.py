@@ -19,12 +19,16 @@ from ..storage.fs import FileSystem
 from .block import Block, decode_block
 from .bloom import BloomFilter
 from .cache import BlockCache
-from .format import FOOTER_SIZE, BlockHandle, Footer, read_block
+from .format import FOOTER_SIZE, TRAILER_SIZE, BlockHandle, Footer, check_block, read_block
 from .properties import TableProperties
 
 _HANDLE = struct.Struct("<QI")
 # Entries decoded first when a bounded scan starts inside a block (see iter_entries).
 _FIRST_PIECE = 16
+# A clean scan asking for chunks this long has gone on for a while: it reads blocks
+# _READ_AHEAD at a time (TableColumns, TableReader.blocks_ahead).
+_LONG_CHUNK = 256
+_READ_AHEAD = 16
 
 
 class TableReader:
@@ -125,6 +129,50 @@ class TableReader:
             return decode_block(payload)
         except (ValueError, struct.error):
             raise CorruptionError("data block does not parse", self.path, handle.offset) from None
+
+    def blocks_ahead(self, first: int, last: int) -> list[Block]:
+        """Data blocks first..last (ascending), the uncached ones read with one pread:
+        what a long scan reads next. Each is verified, decoded and cached as `block`
+        does (and counted the same way).
+
+        Why: a full scan reads every block once, and one system call per 4 KiB block
+        cost it about as much as cutting the block's entries (measured on this machine:
+        0.4-0.7 µs per entry in `pread` alone, 0.2 with 16 blocks per call).
+
+        Raises:
+            CorruptionError: a block is damaged (file and offset named).
+            DiskError: the read failed.
+        """
+        handles = self.handles
+        numbers = range(first, last + 1)
+        cached = [self._cache.get(k) for k in self._cache_keys[first : last + 1]]
+        missing = [i for i, block in zip(numbers, cached, strict=True) if block is None]
+        if not missing:
+            return [self.block(i) for i in numbers]
+        base = handles[missing[0]].offset
+        tail = handles[missing[-1]]
+        try:
+            data = self._file.read_at(base, tail.offset + tail.size + TRAILER_SIZE - base)
+        except OSError as e:
+            raise DiskError.from_os(e, f"reading {self.path} at offset {base}") from e
+        blocks: list[Block] = []
+        for i, block in zip(numbers, cached, strict=True):
+            if block is None:
+                handle = handles[i]
+                at = handle.offset - base
+                payload = check_block(data[at : at + handle.size + TRAILER_SIZE], self.path, handle)
+                try:
+                    block = decode_block(payload)
+                except (ValueError, struct.error):
+                    raise CorruptionError(
+                        "data block does not parse", self.path, handle.offset
+                    ) from None
+                self._counters.block_reads += 1
+                self._cache.put(self._cache_keys[i], block)
+            else:
+                self._counters.block_cache_hits += 1
+            blocks.append(block)
+        return blocks
 
     def block_cached(self, i: int) -> bool:
         return self._cache.get(self._cache_keys[i]) is not None
@@ -283,6 +331,7 @@ class TableColumns:
     """
 
     __slots__ = (
+        "_ahead",
         "_block",
         "_ceiling",
         "_end",
@@ -316,12 +365,25 @@ class TableColumns:
         self._i = last if reverse else first  # the next block to open
         self._block: Block | None = None  # the open block, and its entries not yet taken
         self._lo = self._hi = 0
+        self._ahead: list[Block] = []  # blocks read ahead, the next one last
 
-    def _open(self) -> Block | None:
+    def _open(self, n: int) -> Block | None:
         i = self._i
         if not self._first <= i <= self._last:
             return None
-        block = self._reader.block(i)
+        if self._ahead:
+            block = self._ahead.pop()
+        elif n < _LONG_CHUNK:
+            block = self._reader.block(i)
+        else:
+            # A long scan: the next blocks in one read (see TableReader.blocks_ahead).
+            if self._reverse:
+                ahead = self._reader.blocks_ahead(max(self._first, i - _READ_AHEAD + 1), i)
+            else:
+                ahead = self._reader.blocks_ahead(i, min(self._last, i + _READ_AHEAD - 1))
+                ahead.reverse()
+            block = ahead.pop()
+            self._ahead = ahead
         start, end = self._start, self._end
         self._lo = block.lower_bound(start) if start is not None and i == self._first else 0
         self._hi = block.lower_bound(end) if end is not None and i == self._last else block.count
@@ -332,8 +394,9 @@ class TableColumns:
     def take(self, n: int) -> tuple[Sequence[bytes], Sequence[bytes]] | None:
         key_pieces: list[Sequence[bytes]] = []
         value_pieces: list[Sequence[bytes]] = []
+        size = n
         while n > 0:
-            block = self._block or self._open()
+            block = self._block or self._open(size)
             if block is None:
                 break
             lo, hi = self._lo, self._hi
