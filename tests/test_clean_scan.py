@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 import lsmkv
 from lsmkv.engine import scan as scan_module
 from lsmkv.iterators.clean import Chunk, CleanMerge, Columns, ConcatColumns
-from lsmkv.sstable.block import decode_block, encode_block
+from lsmkv.sstable.block import decode_block, encode_block, fixed_block
 from lsmkv.testing import MemFS
 
 COUNTERS = ("iterator_entries", "tombstones_skipped", "range_deleted_skipped", "shadowed_skipped")
@@ -39,14 +39,26 @@ def test_block_columns_match_entries(
     keys = [b"%06d" % i if fixed_keys else b"k" * (1 + i % 3) + b"%06d" % i for i in range(n)]
     values = [b"v" * (4 if fixed_values else size) for _, size in kinds_and_sizes]
     trailers = [(100 + i) << 8 | kind for i, (kind, _) in enumerate(kinds_and_sizes)]
-    block = decode_block(encode_block(keys, trailers, values))
+    payload = encode_block(keys, trailers, values)
+    block = decode_block(payload)
     lo = data.draw(st.integers(0, n))
     hi = data.draw(st.integers(lo, n))
-    got_keys, got_values = block.columns(lo, hi)
     entries = block.entries(lo, hi)
-    assert list(got_keys) == [e[0] for e in entries]
-    assert list(got_values) == [e[3] for e in entries]
-    assert block.deletes_in(lo, hi) == sum(1 for e in entries if e[2] == 0)
+    probe = data.draw(st.sampled_from([*keys, b"", b"k", b"\xff"]))
+    # The same payload read in place from a larger buffer, as a scan's read-ahead does.
+    pad = data.draw(st.integers(0, 9))
+    buf = b"x" * pad + payload + b"y" * 3
+    fixed = fixed_block(buf, pad, len(payload))
+    uniform = len(set(map(len, keys))) == 1 and len(set(map(len, values))) == 1
+    assert (fixed is not None) == uniform
+    for b in (block, fixed) if fixed is not None else (block,):
+        got_keys, got_values = b.columns(lo, hi)
+        assert list(got_keys) == [e[0] for e in entries]
+        assert list(got_values) == [e[3] for e in entries]
+        assert b.deletes_in(lo, hi) == sum(1 for e in entries if e[2] == 0)
+        assert b.lower_bound(probe) == block.seek(probe)
+        if hi > lo:
+            assert b.max_trailer(lo, hi) == max(trailers[lo:hi])
 
 
 # ------------------------------------------------------------------ CleanMerge

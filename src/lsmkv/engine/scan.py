@@ -16,7 +16,7 @@ from itertools import chain
 from typing import Any
 
 from ..core import filenames
-from ..iterators.clean import CleanMerge, Columns, ConcatColumns
+from ..iterators.clean import SHORT_LIMIT, CleanMerge, Columns, ConcatColumns, short_merge
 from ..iterators.merging import FIRST_RUN, MAX_RUN, concat, merge, merge_runs, visible
 from ..iterators.user import ScanTally, scan_bounds, user_entries, user_runs
 from ..manifest.edit import FileMeta
@@ -45,11 +45,49 @@ class ScanMixin(EngineBase):
         sv = self._sv  # captured now: the iterator reads the store as of this moment
         self._counters.iterators += 1
         columns = clean_sources(sv, self._tables, read_seq, start, end, reverse)
+        if columns is not None and limit is not None and 0 < limit <= SHORT_LIMIT:
+            return self._short_scan(sv, columns, read_seq, start, end, reverse, limit)
+        return self._scan_sv(sv, columns, read_seq, start, end, reverse, limit)
+
+    def _scan_sv(
+        self,
+        sv: SuperVersion,
+        columns: list[Columns] | None,
+        read_seq: int,
+        start: bytes | None,
+        end: bytes | None,
+        reverse: bool,
+        limit: int | None,
+    ) -> Iterator[tuple[bytes, bytes]]:
+        """The scan of `sv` at `read_seq`: the clean fast path when `columns` (its
+        sources, from `clean_sources`) is given, else the general path."""
         if columns is not None:
             runs = self._clean_runs(sv, columns, read_seq, start, end, reverse, limit)
             return chain.from_iterable(runs)
         sources, fragments = self._sources(sv, read_seq, start, end, reverse)
         return self._iterate(sv, sources, fragments, read_seq, reverse, limit)
+
+    def _short_scan(
+        self,
+        sv: SuperVersion,
+        columns: list[Columns],
+        read_seq: int,
+        start: bytes | None,
+        end: bytes | None,
+        reverse: bool,
+        limit: int,
+    ) -> Iterator[tuple[bytes, bytes]]:
+        """A scan with a small limit (a seek and a few nexts) over clean data, decided
+        in one round by `short_merge`; when one round cannot decide, the scan starts
+        over on the regular path (same SuperVersion, same answer)."""
+        pairs = short_merge(columns, reverse, limit)
+        if pairs is None:
+            again = clean_sources(sv, self._tables, read_seq, start, end, reverse)
+            yield from self._scan_sv(sv, again, read_seq, start, end, reverse, limit)
+            return
+        # The clean part steps over nothing: only the returned count moves.
+        self._counters.iterator_entries += len(pairs)
+        yield from pairs
 
     def _clean_runs(
         self,

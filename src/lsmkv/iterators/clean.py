@@ -87,6 +87,48 @@ class ConcatColumns:
 
 _key_of = itemgetter(0)
 
+# Scans with a limit up to this (a seek and a few nexts) try `short_merge` first.
+SHORT_LIMIT = 64
+
+
+def short_merge(sources: list[Columns], reverse: bool, limit: int) -> list[Pair] | None:
+    """The first `limit` pairs of a clean scan decided in one round, or None when one
+    round cannot decide them (unclean data, or too few pairs below the watermark):
+    then the caller runs the regular merge on fresh sources.
+
+    The same rule as `CleanMerge`, written straight for the common seek: `limit + 1`
+    entries from each source, one dict (whose size tells whether a key came twice),
+    one sort of the keys, one bisect. Cost: a few C calls per source and per entry.
+    """
+    keys: list[bytes] = []
+    values: list[bytes] = []
+    lasts: list[bytes] = []  # the last key taken from each source that may hold more
+    want = limit + 1
+    for source in sources:
+        chunk = source.take(want)
+        if chunk is None:
+            return None
+        ks, vs = chunk
+        if len(ks) == want:
+            lasts.append(ks[0] if reverse else ks[-1])
+        keys += ks
+        values += vs
+    found = dict(zip(keys, values, strict=True))
+    if len(found) != len(keys):
+        return None  # a key with two versions
+    keys.sort()
+    if reverse:
+        # Keys strictly above the watermark, the largest first.
+        cut = bisect_right(keys, max(lasts)) if lasts else 0
+        out = keys[max(cut, len(keys) - limit) :]
+        out.reverse()
+    else:
+        cut = bisect_left(keys, min(lasts)) if lasts else len(keys)
+        out = keys[: min(cut, limit)]
+    if len(out) < limit and lasts:
+        return None  # the watermark came too soon: more rounds are needed
+    return list(zip(out, map(found.__getitem__, out), strict=True))
+
 
 class CleanMerge:
     """The merge of clean sources into runs of user pairs (see the module docs).

@@ -159,6 +159,10 @@ class Block:
                 hi = mid
         return lo
 
+    def max_trailer(self, lo: int, hi: int) -> int:
+        """The largest trailer (`seq << 8 | kind`) among entries lo..hi-1 (hi > lo)."""
+        return max(self._trailers[lo:hi])
+
     def lower_bound(self, key: bytes) -> int:
         """`seek(key)` for scans: fixed-width keys (see `shape`) are cut with one
         `struct` call and bisected in C, cheaper than ~log2(count) interpreted steps."""
@@ -243,6 +247,95 @@ class Block:
             vb = self._vb
             values = [vb[a:b] for a, b in pairwise(self._vo[lo : hi + 1])]
         return keys, values
+
+
+_PAIR = struct.Struct("<II")
+
+
+class FixedBlock:
+    """A data block whose keys all have one width and whose values do too, read in place
+    from a buffer that holds it (a long scan's read-ahead; see TableReader.blocks_ahead).
+
+    Why: a scan that reads a block once needs only its columns. Building a `Block`
+    (three arrays, two copies of the payload, an order check) and caching it cost
+    several times more than cutting the columns, about 0.5 µs per entry on this
+    machine; here the columns are cut straight from the read buffer by `struct`, and
+    the layout checks are two byte compares. The interface is the part of `Block` a
+    scan uses: `count`, `lower_bound`, `columns`, `deletes_in`, `max_trailer`.
+    """
+
+    __slots__ = (
+        "_buf",
+        "_deletes",
+        "_keys_at",
+        "_kw",
+        "_trailers_at",
+        "_values_at",
+        "_vw",
+        "count",
+    )
+
+    def __init__(
+        self, buf: bytes, count: int, trailers_at: int, keys_at: int, kw: int, vw: int
+    ) -> None:
+        self._buf = buf
+        self.count = count
+        self._trailers_at = trailers_at
+        self._keys_at = keys_at
+        self._values_at = keys_at + kw * count
+        self._kw = kw
+        self._vw = vw
+        self._deletes = buf[trailers_at + _KIND_BYTE : keys_at : 8].count(KIND_DELETE)
+
+    def lower_bound(self, key: bytes) -> int:
+        return bisect_left(_cutter(self._kw, self.count).unpack_from(self._buf, self._keys_at), key)
+
+    def columns(self, lo: int, hi: int) -> tuple[Sequence[bytes], Sequence[bytes]]:
+        n = hi - lo
+        kw, vw = self._kw, self._vw
+        return (
+            _cutter(kw, n).unpack_from(self._buf, self._keys_at + lo * kw),
+            _cutter(vw, n).unpack_from(self._buf, self._values_at + lo * vw),
+        )
+
+    def deletes_in(self, lo: int, hi: int) -> int:
+        if not self._deletes:
+            return 0
+        at = self._trailers_at + _KIND_BYTE
+        return self._buf[at + 8 * lo : at + 8 * hi : 8].count(KIND_DELETE)
+
+    def max_trailer(self, lo: int, hi: int) -> int:
+        trailers: tuple[int, ...] = struct.unpack_from(
+            f"<{hi - lo}Q", self._buf, self._trailers_at + 8 * lo
+        )
+        return max(trailers)
+
+
+def fixed_block(buf: bytes, at: int, size: int) -> FixedBlock | None:
+    """The block payload at `buf[at : at + size]` as a `FixedBlock`, or None when its
+    keys or values differ in length (or the layout does not add up: then
+    `decode_block` on a copy decides, and names any damage). Cost: a few C calls."""
+    if _BIG_ENDIAN or size < 12:
+        return None
+    (n,) = _COUNT.unpack_from(buf, at)
+    key_offsets_at = at + 4
+    value_offsets_at = key_offsets_at + 4 * (n + 1)
+    trailers_at = value_offsets_at + 4 * (n + 1)
+    keys_at = trailers_at + 8 * n
+    if not n or keys_at > at + size:
+        return None
+    k0, k1 = _PAIR.unpack_from(buf, key_offsets_at)
+    v0, v1 = _PAIR.unpack_from(buf, value_offsets_at)
+    kw, vw = k1 - k0, v1 - v0
+    if (
+        k0
+        or v0
+        or keys_at + (kw + vw) * n != at + size
+        or buf[key_offsets_at:value_offsets_at] != _progression(kw, n)
+        or buf[value_offsets_at:trailers_at] != _progression(vw, n)
+    ):
+        return None
+    return FixedBlock(buf, n, trailers_at, keys_at, kw, vw)
 
 
 def decode_block(payload: bytes) -> Block:
