@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 import lsmkv
 from lsmkv.engine import scan as scan_module
-from lsmkv.iterators.clean import Chunk, CleanMerge, Columns, ConcatColumns
+from lsmkv.iterators.clean import Chunk, CleanMerge, Columns, ConcatColumns, short_merge
 from lsmkv.sstable.block import decode_block, encode_block, fixed_block
 from lsmkv.testing import MemFS
 
@@ -63,14 +63,21 @@ def test_block_columns_match_entries(
 
 # ------------------------------------------------------------------ CleanMerge
 class _ListColumns:
-    """A source over a sorted list of (key, kind, value): refuses chunks with kind 0."""
+    """A source over a sorted list of (key, kind, value): refuses chunks with kind 0;
+    a partial take stops at every third entry, as a table stops at a block's end."""
 
     def __init__(self, items: list[tuple[bytes, int, bytes]], reverse: bool) -> None:
         self.items = items
         self.reverse = reverse
         self.lo, self.hi = 0, len(items)
 
-    def take(self, n: int) -> Chunk | None:
+    @property
+    def done(self) -> bool:
+        return self.lo >= self.hi
+
+    def take(self, n: int, partial: bool = False) -> Chunk | None:
+        if partial:
+            n = min(n, 1 + (self.hi - 1) % 3 if self.reverse else 3 - self.lo % 3)
         if self.reverse:
             a, b = max(self.lo, self.hi - n), self.hi
             self.hi = a
@@ -83,7 +90,9 @@ class _ListColumns:
         return [k for k, _, _ in part], [v for _, _, v in part]
 
 
-def _user_view(sources: list[list[tuple[bytes, int, bytes]]], reverse: bool) -> list:
+def _user_view(
+    sources: list[list[tuple[bytes, int, bytes]]], reverse: bool
+) -> list[tuple[bytes, bytes]]:
     """What a user sees: per key, its newest version (earliest source; first in a
     source), unless that is a tombstone."""
     newest: dict[bytes, tuple[int, bytes]] = {}
@@ -118,6 +127,29 @@ def test_clean_merge_hands_out_a_prefix_and_stops_honestly(
         sources.append([(k, kind, v) for k, _, kind, v in items])
     sources.reverse()
     expected = _user_view(sources, reverse)
+    columns_again = _columns(sources, reverse, concat)
+    merge = CleanMerge(_columns(sources, reverse, concat), reverse, first)
+    got = list(chain.from_iterable(merge.runs()))
+    assert got == expected[: len(got)]
+    assert merge.last == (got[-1][0] if got else None)
+    if not merge.unclean:
+        assert got == expected
+    clean = all(kind for items in sources for _, kind, _ in items)
+    keys = [k for items in sources for k, _, _ in items]
+    if clean and len(set(keys)) == len(keys):
+        assert not merge.unclean
+    # The one-shot merge of short scans: the first `limit` pairs, or None.
+    limit = first + 1
+    head = short_merge(columns_again, reverse, limit)
+    if head is not None:
+        assert head == expected[:limit]
+    elif clean and len(set(keys)) == len(keys):
+        raise AssertionError("short_merge refused clean data")
+
+
+def _columns(
+    sources: list[list[tuple[bytes, int, bytes]]], reverse: bool, concat: bool
+) -> list[Columns]:
     columns: list[Columns] = []
     for items in sources:
         if concat and len(items) > 1:
@@ -129,16 +161,7 @@ def test_clean_merge_hands_out_a_prefix_and_stops_honestly(
             columns.append(ConcatColumns(makers, reverse))
         else:
             columns.append(_ListColumns(items, reverse))
-    merge = CleanMerge(columns, reverse, first)
-    got = list(chain.from_iterable(merge.runs()))
-    assert got == expected[: len(got)]
-    assert merge.last == (got[-1][0] if got else None)
-    if not merge.unclean:
-        assert got == expected
-    clean = all(kind for items in sources for _, kind, _ in items)
-    keys = [k for items in sources for k, _, _ in items]
-    if clean and len(set(keys)) == len(keys):
-        assert not merge.unclean
+    return columns
 
 
 # ------------------------------------------------------------------ whole stores

@@ -246,7 +246,11 @@ class MemtableColumns:
         self._floor = -read_seq
         self._reverse = reverse
 
-    def take(self, n: int) -> tuple[Sequence[bytes], Sequence[bytes]] | None:
+    @property
+    def done(self) -> bool:
+        return self._lo >= self._hi
+
+    def take(self, n: int, partial: bool = False) -> tuple[Sequence[bytes], Sequence[bytes]] | None:
         if self._reverse:
             b = self._hi
             a = self._hi = max(self._lo, b - n)

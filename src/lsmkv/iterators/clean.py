@@ -39,10 +39,18 @@ Chunk = tuple[Sequence[bytes], Sequence[bytes]]
 class Columns(Protocol):
     """A source of the clean path."""
 
-    def take(self, n: int) -> Chunk | None:
+    def take(self, n: int, partial: bool = False) -> Chunk | None:
         """Up to `n` keys and their values, ascending, just past (forward) or just below
-        (reverse) what was taken before; fewer than `n` means the source is done. None:
-        the next entries are not clean (a tombstone, a version newer than the read point)."""
+        (reverse) what was taken before; fewer than `n` means the source is done, unless
+        `partial` allowed a shorter chunk (a table stops at its block's end rather than
+        read the next block; see `done`). None: the next entries are not clean (a
+        tombstone, a version newer than the read point)."""
+        ...
+
+    @property
+    def done(self) -> bool:
+        """Nothing is left to take. (May say False of a source that turns out to be
+        done: its next chunk is then empty.)"""
         ...
 
 
@@ -53,25 +61,30 @@ class ConcatColumns:
     __slots__ = ("_current", "_parts", "_reverse")
 
     def __init__(self, parts: Iterable[Callable[[], Columns]], reverse: bool) -> None:
-        self._parts = iter(parts)
+        self._parts: Iterator[Callable[[], Columns]] | None = iter(parts)  # None: all made
         self._current: Columns | None = None
         self._reverse = reverse
 
-    def take(self, n: int) -> Chunk | None:
+    @property
+    def done(self) -> bool:
+        return self._current is None and self._parts is None
+
+    def take(self, n: int, partial: bool = False) -> Chunk | None:
         key_pieces: list[Sequence[bytes]] = []
         value_pieces: list[Sequence[bytes]] = []
-        while n > 0:
+        while n > 0 and not (partial and key_pieces):
             current = self._current
             if current is None:
-                make = next(self._parts, None)
+                make = None if self._parts is None else next(self._parts, None)
                 if make is None:
+                    self._parts = None
                     break
                 current = self._current = make()
-            chunk = current.take(n)
+            chunk = current.take(n, partial)
             if chunk is None:
                 return None
             keys, values = chunk
-            if len(keys) < n:
+            if current.done or (len(keys) < n and not partial):
                 self._current = None
             if keys:
                 key_pieces.append(keys)
@@ -92,42 +105,53 @@ SHORT_LIMIT = 64
 
 
 def short_merge(sources: list[Columns], reverse: bool, limit: int) -> list[Pair] | None:
-    """The first `limit` pairs of a clean scan decided in one round, or None when one
-    round cannot decide them (unclean data, or too few pairs below the watermark):
-    then the caller runs the regular merge on fresh sources.
+    """The first `limit` pairs of a clean scan, or None at data that is not clean (then
+    the caller runs the regular path on fresh sources).
 
-    The same rule as `CleanMerge`, written straight for the common seek: `limit + 1`
-    entries from each source, one dict (whose size tells whether a key came twice),
-    one sort of the keys, one bisect. Cost: a few C calls per source and per entry.
+    The rule of `CleanMerge`, written straight for the common seek: `limit + 1` entries
+    from each source, except that a table stops at the end of its current block rather
+    than read the next one (the watermark accounts for it, and most seeks never need
+    that block); one dict (whose size tells whether a key came twice), one sort of the
+    keys, one bisect; more from the source that set the watermark only if too few pairs
+    lie before it. Cost: a few C calls per source and per entry, per round.
     """
     keys: list[bytes] = []
     values: list[bytes] = []
-    lasts: list[bytes] = []  # the last key taken from each source that may hold more
+    # The last key taken from each source that may hold more (None: done).
+    lasts: list[bytes | None] = [None] * len(sources)
+    need: Iterable[int] = range(len(sources))
     want = limit + 1
-    for source in sources:
-        chunk = source.take(want)
-        if chunk is None:
-            return None
-        ks, vs = chunk
-        if len(ks) == want:
-            lasts.append(ks[0] if reverse else ks[-1])
-        keys += ks
-        values += vs
-    found = dict(zip(keys, values, strict=True))
-    if len(found) != len(keys):
-        return None  # a key with two versions
-    keys.sort()
-    if reverse:
-        # Keys strictly above the watermark, the largest first.
-        cut = bisect_right(keys, max(lasts)) if lasts else 0
-        out = keys[max(cut, len(keys) - limit) :]
-        out.reverse()
-    else:
-        cut = bisect_left(keys, min(lasts)) if lasts else len(keys)
-        out = keys[: min(cut, limit)]
-    if len(out) < limit and lasts:
-        return None  # the watermark came too soon: more rounds are needed
-    return list(zip(out, map(found.__getitem__, out), strict=True))
+    while True:
+        for i in need:
+            source = sources[i]
+            chunk = source.take(want, True)
+            if chunk is None:
+                return None
+            ks, vs = chunk
+            keys += ks
+            values += vs
+            if not ks or source.done:
+                lasts[i] = None
+            else:
+                lasts[i] = ks[0] if reverse else ks[-1]
+        found = dict(zip(keys, values, strict=True))
+        if len(found) != len(keys):
+            return None  # a key with two versions
+        ordered = sorted(keys)
+        live = [last for last in lasts if last is not None]
+        if reverse:
+            # Keys strictly above the watermark, the largest first.
+            mark = max(live) if live else None
+            cut = bisect_right(ordered, mark) if mark is not None else 0
+            out = ordered[max(cut, len(ordered) - limit) :]
+            out.reverse()
+        else:
+            mark = min(live) if live else None
+            cut = bisect_left(ordered, mark) if mark is not None else len(ordered)
+            out = ordered[: min(cut, limit)]
+        if len(out) >= limit or mark is None:
+            return list(zip(out, map(found.__getitem__, out), strict=True))
+        need = [i for i, last in enumerate(lasts) if last == mark]
 
 
 class CleanMerge:

@@ -411,11 +411,15 @@ class TableColumns:
         self._block = block
         return block
 
-    def take(self, n: int) -> tuple[Sequence[bytes], Sequence[bytes]] | None:
+    @property
+    def done(self) -> bool:
+        return self._block is None and not self._first <= self._i <= self._last
+
+    def take(self, n: int, partial: bool = False) -> tuple[Sequence[bytes], Sequence[bytes]] | None:
         key_pieces: list[Sequence[bytes]] = []
         value_pieces: list[Sequence[bytes]] = []
         size = n
-        while n > 0:
+        while n > 0 and not (partial and key_pieces):
             block = self._block or self._open(size)
             if block is None:
                 break
