@@ -77,13 +77,12 @@ class ScanMixin(EngineBase):
         reverse: bool,
         limit: int,
     ) -> Iterator[tuple[bytes, bytes]]:
-        """A scan with a small limit (a seek and a few nexts) over clean data, decided
-        in one round by `short_merge`; when one round cannot decide, the scan starts
-        over on the regular path (same SuperVersion, same answer)."""
+        """A scan with a small limit (a seek and a few nexts), decided by `short_merge`
+        over clean data; when the data at its start is not clean, the general path
+        answers it from the start (same SuperVersion, same answer)."""
         pairs = short_merge(columns, reverse, limit)
         if pairs is None:
-            again = clean_sources(sv, self._tables, read_seq, start, end, reverse)
-            yield from self._scan_sv(sv, again, read_seq, start, end, reverse, limit)
+            yield from self._scan_sv(sv, None, read_seq, start, end, reverse, limit)
             return
         # The clean part steps over nothing: only the returned count moves.
         self._counters.iterator_entries += len(pairs)
