@@ -46,7 +46,15 @@ class ScanMixin(EngineBase):
         self._counters.iterators += 1
         columns = clean_sources(sv, self._tables, read_seq, start, end, reverse)
         if columns is not None and limit is not None and 0 < limit <= SHORT_LIMIT:
-            return self._short_scan(sv, columns, read_seq, start, end, reverse, limit)
+            # A seek and a few nexts over clean data is decided now, in one call
+            # (`short_merge`): a list iterator costs less than a generator per pair, and
+            # the answer is the store as of this call either way.
+            pairs = short_merge(columns, reverse, limit)
+            if pairs is not None:
+                # The clean part steps over nothing: only the returned count moves.
+                self._counters.iterator_entries += len(pairs)
+                return iter(pairs)
+            columns = None  # the data at the start is not clean: the general path
         return self._scan_sv(sv, columns, read_seq, start, end, reverse, limit)
 
     def _scan_sv(
@@ -66,27 +74,6 @@ class ScanMixin(EngineBase):
             return chain.from_iterable(runs)
         sources, fragments = self._sources(sv, read_seq, start, end, reverse)
         return self._iterate(sv, sources, fragments, read_seq, reverse, limit)
-
-    def _short_scan(
-        self,
-        sv: SuperVersion,
-        columns: list[Columns],
-        read_seq: int,
-        start: bytes | None,
-        end: bytes | None,
-        reverse: bool,
-        limit: int,
-    ) -> Iterator[tuple[bytes, bytes]]:
-        """A scan with a small limit (a seek and a few nexts), decided by `short_merge`
-        over clean data; when the data at its start is not clean, the general path
-        answers it from the start (same SuperVersion, same answer)."""
-        pairs = short_merge(columns, reverse, limit)
-        if pairs is None:
-            yield from self._scan_sv(sv, None, read_seq, start, end, reverse, limit)
-            return
-        # The clean part steps over nothing: only the returned count moves.
-        self._counters.iterator_entries += len(pairs)
-        yield from pairs
 
     def _clean_runs(
         self,

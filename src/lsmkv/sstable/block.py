@@ -166,7 +166,7 @@ class Block:
     def lower_bound(self, key: bytes) -> int:
         """`seek(key)` for scans: fixed-width keys (see `shape`) are cut with one
         `struct` call and bisected in C, cheaper than ~log2(count) interpreted steps."""
-        kw = self.shape()[0]
+        kw = (self._shape or self.shape())[0]
         if kw <= 0:
             return self.seek(key)
         return bisect_left(_cutter(kw, self.count).unpack_from(self._kb), key)
@@ -219,7 +219,7 @@ class Block:
     def deletes_in(self, lo: int, hi: int) -> int:
         """Point tombstones among entries lo..hi-1. Cost: three C calls (none at all for
         a block without tombstones, the common case)."""
-        if not self.shape()[2]:
+        if not (self._shape or self.shape())[2]:
             return 0
         return self._trailers[lo:hi].tobytes()[_KIND_BYTE::8].count(KIND_DELETE)
 
@@ -232,7 +232,7 @@ class Block:
         0.02 µs per entry here, against 0.12 for a comprehension of slices); other
         lengths fall back to one comprehension of slices.
         """
-        kw, vw, _ = self.shape()
+        kw, vw, _ = self._shape or self.shape()
         n = hi - lo
         keys: Sequence[bytes]
         values: Sequence[bytes]
