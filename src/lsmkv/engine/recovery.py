@@ -16,7 +16,7 @@ from ..compaction.job import write_tables
 from ..compaction.retention import RetentionTally, retain
 from ..core import filenames
 from ..errors import CorruptionError, Error, NotFoundError
-from ..manifest.edit import VersionEdit
+from ..manifest.edit import FileMeta, VersionEdit
 from ..memtable import Memtable
 from ..wal.replay import check_sealed_wals, iter_ops, read_wal
 from ..wal.writer import WalWriter
@@ -119,6 +119,7 @@ class RecoveryMixin(EngineBase):
                 "manifest lost its later edits",
                 os.path.join(path, filenames.wal_name(versions.log_number)),
             )
+        edit = VersionEdit()
         for i, number in enumerate(logs):
             wal_path = os.path.join(path, filenames.wal_name(number))
             # Every WAL but the newest was fsync'd in full when the next one started,
@@ -139,23 +140,26 @@ class RecoveryMixin(EngineBase):
                     batches=len(contents.batches),
                     dropped_tail_bytes=contents.result.dropped_tail_bytes,
                 )
-            if contents.result.stopped_early:
+            stopped_early = contents.result.stopped_early
+            del contents  # the WAL's bytes: not held while the next one is read
+            if recovered.approx_bytes >= self._memtable_limit and not self._read_only:
+                # Several WALs (immutable memtables not yet flushed at a crash or close)
+                # must not become one memtable several times the configured size: write
+                # each memtable's worth to level 0 as it fills, as RocksDB's recovery
+                # does, so recovery holds at most about one memtable in memory. Newer
+                # WALs go to newer (higher-numbered) L0 tables, so age order holds.
+                edit.added += self._write_recovered(recovered)
+                recovered = Memtable(0)
+            if stopped_early:
                 break  # point_in_time: nothing after the first damage is replayed
         self._last_seq = self._visible_seq = last_seq
         if self._read_only:
             imms = (recovered,) if recovered.entry_count else ()
             self._sv = make_super_version(Memtable(0), imms, versions.current)
             return
-        edit = VersionEdit(last_seq=last_seq)
+        edit.last_seq = last_seq
         if recovered.entry_count:
-            outputs, _ = write_tables(
-                retain(recovered.iter_all(), [], recovered.fragments, False, RetentionTally()),
-                list(recovered.fragments.tombstones()),
-                self._job_context(),
-                None,
-                "recovery",
-            )
-            edit.added = [(0, f) for f in outputs]
+            edit.added += self._write_recovered(recovered)
         # The new WAL exists, durably, before the manifest names it: so the WAL numbered
         # `log_number` is always on disk, which is what lets the check below tell a
         # manifest that lost edits (or a deleted WAL) from a crash. A crash before the
@@ -169,3 +173,15 @@ class RecoveryMixin(EngineBase):
         self._sv = make_super_version(Memtable(wal_number), (), versions.current)
         self._live_versions.add(versions.current)
         self._delete_obsolete_files()
+
+    def _write_recovered(self, recovered: Memtable) -> list[tuple[int, FileMeta]]:
+        """Write a memtable rebuilt from WALs to level-0 tables (not yet in the manifest:
+        the caller's one edit names them all, with the new log number)."""
+        outputs, _ = write_tables(
+            retain(recovered.iter_all(), [], recovered.fragments, False, RetentionTally()),
+            list(recovered.fragments.tombstones()),
+            self._job_context(),
+            None,
+            "recovery",
+        )
+        return [(0, f) for f in outputs]
