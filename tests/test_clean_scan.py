@@ -44,6 +44,9 @@ def test_block_columns_match_entries(
     lo = data.draw(st.integers(0, n))
     hi = data.draw(st.integers(lo, n))
     entries = block.entries(lo, hi)
+    assert entries == [
+        (keys[i], -(trailers[i] >> 8), trailers[i] & 0xFF, values[i]) for i in range(lo, hi)
+    ]
     probe = data.draw(st.sampled_from([*keys, b"", b"k", b"\xff"]))
     # The same payload read in place from a larger buffer, as a scan's read-ahead does.
     pad = data.draw(st.integers(0, 9))

@@ -25,8 +25,8 @@ from array import array
 from bisect import bisect_left
 from collections.abc import Sequence
 from functools import lru_cache
-from itertools import accumulate, pairwise
-from operator import le
+from itertools import accumulate, pairwise, repeat
+from operator import and_, le, neg, rshift
 
 from ..core.keys import KIND_DELETE, Entry
 
@@ -177,11 +177,21 @@ class Block:
 
     def entries(self, lo: int = 0, hi: int | None = None) -> list[Entry]:
         """Entries lo..hi-1 (all by default) as `(key, -seq, kind, value)`, decoded in
-        one comprehension (for iteration)."""
+        one comprehension (for iteration); a fixed-width block (see `shape`) with C
+        calls only: its columns, `map`s over the trailers, and a `zip`."""
         kb, vb, ko, vo = self._kb, self._vb, self._ko, self._vo
         count = self.count
         if hi is None or hi > count:
             hi = count
+        if lo >= hi:
+            return []
+        kw, vw, _ = self._shape or self.shape()
+        if kw >= 0 and vw >= 0:
+            keys, values = self.columns(lo, hi)
+            trailers = self._trailers[lo:hi]
+            neg_seqs = map(neg, map(rshift, trailers, repeat(8)))
+            kinds = map(and_, trailers, repeat(0xFF))
+            return list(zip(keys, neg_seqs, kinds, values, strict=True))
         if lo == 0 and hi == count:
             return [
                 (kb[a:b], -(t >> 8), t & 0xFF, vb[c:d])
