@@ -6,6 +6,13 @@ table and per deeper level (deeper tables opened lazily, as the scan reaches the
 skips spans hidden by range tombstones with a seek, and hands the merge to the
 user-facing iterator of iterators/user.py. When the iterator ends, its tally of what
 it stepped over goes to the counters, and maybe to a compaction hint.
+
+Before that general path, a scan tries the clean path (iterators/clean.py): over data
+with one visible put per key, the sources' key and value columns merge straight into
+user pairs. At the first tombstone, key with two versions or version newer than the
+read point, the general path takes over just after the last key returned; sources with
+range tombstones send the whole scan to the general path. A scan with a small limit (a
+seek and a few nexts) over clean data is decided at the call by `short_merge`.
 """
 
 from __future__ import annotations
