@@ -7,7 +7,7 @@ data the `(key, value)` pairs a user sees can be made without building an intern
 entry `(key, -seq, kind, value)` per key: each source hands over a chunk as two
 sequences, keys and values, cut from a block with C calls (`Block.columns`) or sliced
 from the memtable's sorted key list; the chunks become pairs with `zip`; the merge sorts
-the pairs (the keys are distinct, so pair order is key order) and hands out everything
+the pairs by key and hands out everything
 below the *watermark* as a run, as merging.py does for entries. No Python step runs per
 entry; the per-run Python work is a handful of steps.
 
