@@ -294,3 +294,25 @@ def test_clean_store_takes_the_fast_path_to_the_end(monkeypatch: pytest.MonkeyPa
             b"%06d" % i for i in range(597, 603)
         ]
     assert stops and not any(stops)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_long_scan_counts_each_block_once(reverse: bool) -> None:
+    """A long scan reads ahead (16 blocks per read, fixed-width blocks not cached): every
+    block it visits is counted exactly once, as a cache hit or as a block read."""
+    with lsmkv.open(
+        "/db", fs=MemFS(), sync=False, background_compaction=False, block_size_bytes=256
+    ) as db:
+        for i in range(3000):
+            db.put(b"%08d" % i, b"v%05d" % i)
+        db.flush()
+        (table,) = db._sv.version.levels[0]
+        blocks = len(db._tables.get(table.number).handles)
+        for warm in (False, True, False):
+            if warm:  # point reads put every block in the cache
+                assert all(db.get(b"%08d" % i) is not None for i in range(3000))
+            before = db.stats()["counters"]
+            assert len(list(db.scan(reverse=reverse))) == 3000
+            after = db.stats()["counters"]
+            visited = sum(after[c] - before[c] for c in ("block_reads", "block_cache_hits"))
+            assert visited == blocks
