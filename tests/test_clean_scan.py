@@ -316,3 +316,24 @@ def test_long_scan_counts_each_block_once(reverse: bool) -> None:
             after = db.stats()["counters"]
             visited = sum(after[c] - before[c] for c in ("block_reads", "block_cache_hits"))
             assert visited == blocks
+
+
+def test_only_range_tombstones_over_the_range_send_a_scan_to_the_general_path() -> None:
+    with lsmkv.open("/db", fs=MemFS(), sync=False, background_compaction=False) as db:
+        for i in range(100):
+            db.put(b"%04d" % i, b"v")
+        db.delete_range(b"0010", b"0020")
+        db.flush()
+        db.delete_range(b"0080", b"0085")  # in the memtable
+
+        def sources(start: bytes | None, end: bytes | None) -> object:
+            return scan_module.clean_sources(db._sv, db._tables, db._visible_seq, start, end, False)
+
+        assert sources(b"0030", b"0080") is not None
+        assert sources(b"0019", b"0030") is None
+        assert sources(b"0070", None) is None
+        assert sources(None, None) is None
+        assert [k for k, _ in db.scan(b"0030", b"0080")] == [b"%04d" % i for i in range(30, 80)]
+        assert [k for k, _ in db.scan(b"0005", b"0025")] == [
+            b"%04d" % i for i in (*range(5, 10), *range(20, 25))
+        ]

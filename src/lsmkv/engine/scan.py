@@ -10,9 +10,10 @@ it stepped over goes to the counters, and maybe to a compaction hint.
 Before that general path, a scan tries the clean path (iterators/clean.py): over data
 with one visible put per key, the sources' key and value columns merge straight into
 user pairs. At the first tombstone, key with two versions or version newer than the
-read point, the general path takes over just after the last key returned; sources with
-range tombstones send the whole scan to the general path. A scan with a small limit (a
-seek and a few nexts) over clean data is decided at the call by `short_merge`.
+read point, the general path takes over just after the last key returned; a range
+tombstone visible in the range sends the whole scan to the general path. A scan with a
+small limit (a seek and a few nexts) over clean data is decided at the call by
+`short_merge`.
 """
 
 from __future__ import annotations
@@ -298,17 +299,19 @@ def clean_sources(
     reverse: bool,
 ) -> list[Columns] | None:
     """The sources of a scan for the clean fast path (iterators/clean.py), newest first,
-    or None when it cannot apply at all: a source holding range tombstones. (Versions
-    newer than the read point, as a snapshot's scan meets, are refused chunk by chunk.)
-    Cost: what `scan_sources` pays to open the sources, less the tombstone work.
+    or None when it cannot apply at all: a range tombstone visible at `read_seq`
+    overlaps the range. (Versions newer than the read point, as a snapshot's scan
+    meets, are refused chunk by chunk.) Cost: what `scan_sources` pays to open the
+    sources; the tombstone check costs nothing when no source holds range tombstones.
     """
     columns: list[Columns] = []
     if start is not None and end is not None and start >= end:
         return columns
+    frags: list[Fragments] = []
     for mem in (sv.mem, *sv.imms):
         if mem.entry_count:
             if mem.range_tombstones:
-                return None
+                frags.append(mem.fragments)
             columns.append(mem.latest_columns(read_seq, start, end, reverse))
     version = sv.version
     for level, files in enumerate(version.levels):
@@ -319,17 +322,18 @@ def clean_sources(
             for f in chosen:
                 reader = tables.get(f.number)
                 if reader.fragments:
-                    return None
+                    frags.append(reader.fragments)
                 newer = read_seq if f.largest_seq > read_seq else None
                 columns.append(reader.columns(start, end, reverse, newer))
         elif chosen:
-            if any(f.range_deletes for f in chosen):
-                return None
+            frags.extend(tables.get(f.number).fragments for f in chosen if f.range_deletes)
             ordered = chosen[::-1] if reverse else chosen
             parts = (
                 partial(_table_columns, tables, f, start, end, reverse, read_seq) for f in ordered
             )
             columns.append(ConcatColumns(parts, reverse))
+    if frags and read_path.visible_fragments(frags, read_seq, start, end):
+        return None  # the general path honours them (and skips what they hide)
     return columns
 
 
