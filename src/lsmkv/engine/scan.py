@@ -6,6 +6,14 @@ table and per deeper level (deeper tables opened lazily, as the scan reaches the
 skips spans hidden by range tombstones with a seek, and hands the merge to the
 user-facing iterator of iterators/user.py. When the iterator ends, its tally of what
 it stepped over goes to the counters, and maybe to a compaction hint.
+
+Before that general path, a scan tries the clean path (iterators/clean.py): over data
+with one visible put per key, the sources' key and value columns merge straight into
+user pairs. At the first tombstone, key with two versions or version newer than the
+read point, the general path takes over just after the last key returned; a range
+tombstone visible in the range sends the whole scan to the general path. A scan with a
+small limit (a seek and a few nexts) over clean data is decided at the call by
+`short_merge`.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ from itertools import chain
 from typing import Any
 
 from ..core import filenames
+from ..iterators.clean import SHORT_LIMIT, CleanMerge, Columns, ConcatColumns, short_merge
 from ..iterators.merging import FIRST_RUN, MAX_RUN, concat, merge, merge_runs, visible
 from ..iterators.user import ScanTally, scan_bounds, user_entries, user_runs
 from ..manifest.edit import FileMeta
@@ -42,9 +51,87 @@ class ScanMixin(EngineBase):
         self._check_open()
         start, end = scan_bounds(start, end, prefix, limit)
         sv = self._sv  # captured now: the iterator reads the store as of this moment
-        sources, fragments = self._sources(sv, read_seq, start, end, reverse)
         self._counters.iterators += 1
+        columns = clean_sources(sv, self._tables, read_seq, start, end, reverse)
+        if columns is not None and limit is not None and 0 < limit <= SHORT_LIMIT:
+            # A seek and a few nexts over clean data is decided now, in one call
+            # (`short_merge`): a list iterator costs less than a generator per pair, and
+            # the answer is the store as of this call either way.
+            pairs = short_merge(columns, reverse, limit)
+            if pairs is not None:
+                # The clean part steps over nothing: only the returned count moves.
+                self._counters.iterator_entries += len(pairs)
+                return iter(pairs)
+            columns = None  # the data at the start is not clean: the general path
+        return self._scan_sv(sv, columns, read_seq, start, end, reverse, limit)
+
+    def _scan_sv(
+        self,
+        sv: SuperVersion,
+        columns: list[Columns] | None,
+        read_seq: int,
+        start: bytes | None,
+        end: bytes | None,
+        reverse: bool,
+        limit: int | None,
+    ) -> Iterator[tuple[bytes, bytes]]:
+        """The scan of `sv` at `read_seq`: the clean fast path when `columns` (its
+        sources, from `clean_sources`) is given, else the general path."""
+        if columns is not None:
+            runs = self._clean_runs(sv, columns, read_seq, start, end, reverse, limit)
+            return chain.from_iterable(runs)
+        sources, fragments = self._sources(sv, read_seq, start, end, reverse)
         return self._iterate(sv, sources, fragments, read_seq, reverse, limit)
+
+    def _clean_runs(
+        self,
+        sv: SuperVersion,
+        columns: list[Columns],
+        read_seq: int,
+        start: bytes | None,
+        end: bytes | None,
+        reverse: bool,
+        limit: int | None,
+    ) -> Iterator[list[tuple[bytes, bytes]]]:
+        """The fast path (iterators/clean.py) while the data is clean, then the general
+        path from just after the last key it handed out. The clean part steps over
+        nothing, so the tally is the general part's plus what the clean part returned."""
+        returned = 0
+        tally: ScanTally | None = None  # made only if the general path takes over
+        try:
+            if limit is not None and limit <= 0:
+                return
+            # One more than the limit: the watermark key waits (see CleanMerge), so a
+            # seek with a limit usually ends in one round.
+            first = FIRST_RUN if limit is None else max(1, min(limit + 1, MAX_RUN))
+            merged = CleanMerge(columns, reverse, first)
+            for run in merged.runs():
+                if limit is not None and len(run) >= limit - returned:
+                    run = run[: limit - returned]
+                    returned += len(run)
+                    yield run
+                    return
+                returned += len(run)
+                yield run
+            if not merged.unclean:
+                return
+            last = merged.last
+            if last is not None:
+                if reverse:
+                    end = last
+                else:
+                    start = last + b"\x00"  # the smallest key after `last`
+            rest = None if limit is None else limit - returned
+            sources, fragments = self._sources(sv, read_seq, start, end, reverse)
+            tally = ScanTally()
+            yield from self._general_runs(sources, fragments, read_seq, reverse, rest, tally)
+        finally:
+            if tally is None:
+                # The clean part stepped over nothing: only the returned count moves.
+                self._counters.iterator_entries += returned
+            else:
+                tally.returned += returned
+                self._count_scan(sv, tally)
 
     def _sources(
         self,
@@ -80,6 +167,24 @@ class ScanMixin(EngineBase):
             return chain.from_iterable(runs)
         merged = merge(sources, reverse)
         return user_entries(merged, fragments, read_seq, reverse, ScanTally(), limit, finish)
+
+    def _general_runs(
+        self,
+        sources: list[Iterator[Any]],
+        fragments: Fragments,
+        read_seq: int,
+        reverse: bool,
+        limit: int | None,
+        tally: ScanTally,
+    ) -> Iterator[list[tuple[bytes, bytes]]]:
+        """The general path as runs of pairs, counting into `tally` (no finish call)."""
+        if not fragments:
+            first = FIRST_RUN if limit is None else max(1, min(limit, MAX_RUN))
+            yield from user_runs(merge_runs(sources, reverse, first), reverse, tally, limit)
+            return
+        merged = merge(sources, reverse)
+        for pair in user_entries(merged, fragments, read_seq, reverse, tally, limit):
+            yield [pair]
 
     def _count_scan(self, sv: SuperVersion, tally: ScanTally) -> None:
         c = self._counters
@@ -183,6 +288,65 @@ def scan_sources(
                 it = label(info, it)
             sources.append(it)
     return sources, deletions
+
+
+def clean_sources(
+    sv: SuperVersion,
+    tables: TableCache,
+    read_seq: int,
+    start: bytes | None,
+    end: bytes | None,
+    reverse: bool,
+) -> list[Columns] | None:
+    """The sources of a scan for the clean fast path (iterators/clean.py), newest first,
+    or None when it cannot apply at all: a range tombstone visible at `read_seq`
+    overlaps the range. (Versions newer than the read point, as a snapshot's scan
+    meets, are refused chunk by chunk.) Cost: what `scan_sources` pays to open the
+    sources; the tombstone check costs nothing when no source holds range tombstones.
+    """
+    columns: list[Columns] = []
+    if start is not None and end is not None and start >= end:
+        return columns
+    frags: list[Fragments] = []
+    for mem in (sv.mem, *sv.imms):
+        if mem.entry_count:
+            if mem.range_tombstones:
+                frags.append(mem.fragments)
+            columns.append(mem.latest_columns(read_seq, start, end, reverse))
+    version = sv.version
+    for level, files in enumerate(version.levels):
+        if not files:
+            continue
+        chosen = version.overlapping(level, start, end)
+        if level == 0:
+            for f in chosen:
+                reader = tables.get(f.number)
+                if reader.fragments:
+                    frags.append(reader.fragments)
+                newer = read_seq if f.largest_seq > read_seq else None
+                columns.append(reader.columns(start, end, reverse, newer))
+        elif chosen:
+            frags.extend(tables.get(f.number).fragments for f in chosen if f.range_deletes)
+            ordered = chosen[::-1] if reverse else chosen
+            parts = (
+                partial(_table_columns, tables, f, start, end, reverse, read_seq) for f in ordered
+            )
+            columns.append(ConcatColumns(parts, reverse))
+    if frags and read_path.visible_fragments(frags, read_seq, start, end):
+        return None  # the general path honours them (and skips what they hide)
+    return columns
+
+
+def _table_columns(
+    tables: TableCache,
+    f: FileMeta,
+    start: bytes | None,
+    end: bytes | None,
+    reverse: bool,
+    read_seq: int,
+) -> Columns:
+    newer = read_seq if f.largest_seq > read_seq else None
+    return tables.get(f.number).columns(start, end, reverse, newer)
 
 
 def _name(f: FileMeta) -> str:

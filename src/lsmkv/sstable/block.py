@@ -22,13 +22,31 @@ from __future__ import annotations
 import struct
 import sys
 from array import array
-from itertools import accumulate, pairwise
-from operator import le
+from bisect import bisect_left
+from collections.abc import Sequence
+from functools import lru_cache
+from itertools import accumulate, pairwise, repeat
+from operator import and_, le, neg, rshift
 
-from ..core.keys import Entry
+from ..core.keys import KIND_DELETE, Entry
 
 _COUNT = struct.Struct("<I")
 _BIG_ENDIAN = sys.byteorder == "big"
+# Where the kind (the low byte of a u64 trailer) sits in the trailers' native bytes.
+_KIND_BYTE = 7 if _BIG_ENDIAN else 0
+
+
+@lru_cache(maxsize=256)
+def _progression(width: int, count: int) -> bytes:
+    """The native bytes of offsets 0, width, 2*width, ... (count + 1 of them): what a
+    block's offset array holds when every key (or value) has length `width`."""
+    return array("I", range(0, width * count + 1, width) if width else [0] * (count + 1)).tobytes()
+
+
+@lru_cache(maxsize=1024)
+def _cutter(width: int, count: int) -> struct.Struct:
+    """A Struct that cuts `count` consecutive strings of `width` bytes in one C call."""
+    return struct.Struct(f"{width}s" * count)
 
 
 def encode_block(keys: list[bytes], trailers: list[int], values: list[bytes]) -> bytes:
@@ -97,7 +115,7 @@ class Block:
     multiple of `width`, instead of a binary search in Python (see TableReader.get).
     """
 
-    __slots__ = ("_kb", "_ko", "_trailers", "_vb", "_vo", "charge", "count", "width")
+    __slots__ = ("_kb", "_ko", "_shape", "_trailers", "_vb", "_vo", "charge", "count", "width")
 
     def __init__(
         self,
@@ -117,6 +135,8 @@ class Block:
         self._kb = key_bytes
         self._vb = value_bytes
         self.charge = len(key_bytes) + len(value_bytes) + 16 * count + 200
+        # (key width, value width, point deletes), measured on first use by `columns`.
+        self._shape: tuple[int, int, int] | None = None
 
     def key_at(self, i: int) -> bytes:
         ko = self._ko
@@ -146,17 +166,39 @@ class Block:
                 hi = mid
         return lo
 
+    def max_trailer(self, lo: int, hi: int) -> int:
+        """The largest trailer (`seq << 8 | kind`) among entries lo..hi-1 (hi > lo)."""
+        return max(self._trailers[lo:hi])
+
+    def lower_bound(self, key: bytes) -> int:
+        """`seek(key)` for scans: fixed-width keys (see `shape`) are cut with one
+        `struct` call and bisected in C, cheaper than ~log2(count) interpreted steps."""
+        kw = (self._shape or self.shape())[0]
+        if kw <= 0:
+            return self.seek(key)
+        return bisect_left(_cutter(kw, self.count).unpack_from(self._kb), key)
+
     def keys(self) -> list[bytes]:
         kb = self._kb
         return [kb[a:b] for a, b in pairwise(self._ko)]
 
     def entries(self, lo: int = 0, hi: int | None = None) -> list[Entry]:
         """Entries lo..hi-1 (all by default) as `(key, -seq, kind, value)`, decoded in
-        one comprehension (for iteration)."""
+        one comprehension (for iteration); a fixed-width block (see `shape`) with C
+        calls only: its columns, `map`s over the trailers, and a `zip`."""
         kb, vb, ko, vo = self._kb, self._vb, self._ko, self._vo
         count = self.count
         if hi is None or hi > count:
             hi = count
+        if lo >= hi:
+            return []
+        kw, vw, _ = self._shape or self.shape()
+        if kw >= 0 and vw >= 0:
+            keys, values = self.columns(lo, hi)
+            trailers = self._trailers[lo:hi]
+            neg_seqs = map(neg, map(rshift, trailers, repeat(8)))
+            kinds = map(and_, trailers, repeat(0xFF))
+            return list(zip(keys, neg_seqs, kinds, values, strict=True))
         if lo == 0 and hi == count:
             return [
                 (kb[a:b], -(t >> 8), t & 0xFF, vb[c:d])
@@ -173,6 +215,144 @@ class Block:
                 strict=True,
             )
         ]
+
+    def shape(self) -> tuple[int, int, int]:
+        """(key width, value width, point deletes) of the whole block; a width is -1
+        when the lengths differ. Measured once per block (a few C-level passes) and kept:
+        `columns` cuts fixed-width keys or values with one `struct` call."""
+        shape = self._shape
+        if shape is None:
+            n = self.count
+            widths = []
+            for offsets in (self._ko, self._vo):
+                width = offsets[1] - offsets[0] if n else 0
+                if offsets.tobytes() != _progression(width, n):
+                    width = -1
+                widths.append(width)
+            deletes = self._trailers.tobytes()[_KIND_BYTE::8].count(KIND_DELETE)
+            shape = self._shape = (widths[0], widths[1], deletes)
+        return shape
+
+    def deletes_in(self, lo: int, hi: int) -> int:
+        """Point tombstones among entries lo..hi-1. Cost: three C calls (none at all for
+        a block without tombstones, the common case)."""
+        if not (self._shape or self.shape())[2]:
+            return 0
+        return self._trailers[lo:hi].tobytes()[_KIND_BYTE::8].count(KIND_DELETE)
+
+    def columns(self, lo: int, hi: int) -> tuple[Sequence[bytes], Sequence[bytes]]:
+        """The keys and the values of entries lo..hi-1, without building entries.
+
+        Why: a scan over clean data (iterators/clean.py) needs only keys and values, and
+        cutting them is most of a scan's per-entry cost. Keys (values) that all have one
+        length, as fixed-width ids do, are cut by one `struct.unpack_from` in C (about
+        0.02 µs per entry here, against 0.12 for a comprehension of slices); other
+        lengths fall back to one comprehension of slices.
+        """
+        kw, vw, _ = self._shape or self.shape()
+        n = hi - lo
+        keys: Sequence[bytes]
+        values: Sequence[bytes]
+        if kw >= 0:
+            keys = _cutter(kw, n).unpack_from(self._kb, lo * kw)
+        else:
+            kb = self._kb
+            keys = [kb[a:b] for a, b in pairwise(self._ko[lo : hi + 1])]
+        if vw >= 0:
+            values = _cutter(vw, n).unpack_from(self._vb, lo * vw)
+        else:
+            vb = self._vb
+            values = [vb[a:b] for a, b in pairwise(self._vo[lo : hi + 1])]
+        return keys, values
+
+
+_PAIR = struct.Struct("<II")
+
+
+class FixedBlock:
+    """A data block whose keys all have one width and whose values do too, read in place
+    from a buffer that holds it (a long scan's read-ahead; see TableReader.blocks_ahead).
+
+    Why: a scan that reads a block once needs only its columns. Building a `Block`
+    (three arrays, two copies of the payload, an order check) and caching it cost
+    several times more than cutting the columns, about 0.5 µs per entry on this
+    machine; here the columns are cut straight from the read buffer by `struct`, and
+    the layout checks are two byte compares. The interface is the part of `Block` a
+    scan uses: `count`, `lower_bound`, `columns`, `deletes_in`, `max_trailer`.
+    """
+
+    __slots__ = (
+        "_buf",
+        "_deletes",
+        "_keys_at",
+        "_kw",
+        "_trailers_at",
+        "_values_at",
+        "_vw",
+        "count",
+    )
+
+    def __init__(
+        self, buf: bytes, count: int, trailers_at: int, keys_at: int, kw: int, vw: int
+    ) -> None:
+        self._buf = buf
+        self.count = count
+        self._trailers_at = trailers_at
+        self._keys_at = keys_at
+        self._values_at = keys_at + kw * count
+        self._kw = kw
+        self._vw = vw
+        self._deletes = buf[trailers_at + _KIND_BYTE : keys_at : 8].count(KIND_DELETE)
+
+    def lower_bound(self, key: bytes) -> int:
+        return bisect_left(_cutter(self._kw, self.count).unpack_from(self._buf, self._keys_at), key)
+
+    def columns(self, lo: int, hi: int) -> tuple[Sequence[bytes], Sequence[bytes]]:
+        n = hi - lo
+        kw, vw = self._kw, self._vw
+        return (
+            _cutter(kw, n).unpack_from(self._buf, self._keys_at + lo * kw),
+            _cutter(vw, n).unpack_from(self._buf, self._values_at + lo * vw),
+        )
+
+    def deletes_in(self, lo: int, hi: int) -> int:
+        if not self._deletes:
+            return 0
+        at = self._trailers_at + _KIND_BYTE
+        return self._buf[at + 8 * lo : at + 8 * hi : 8].count(KIND_DELETE)
+
+    def max_trailer(self, lo: int, hi: int) -> int:
+        trailers: tuple[int, ...] = struct.unpack_from(
+            f"<{hi - lo}Q", self._buf, self._trailers_at + 8 * lo
+        )
+        return max(trailers)
+
+
+def fixed_block(buf: bytes, at: int, size: int) -> FixedBlock | None:
+    """The block payload at `buf[at : at + size]` as a `FixedBlock`, or None when its
+    keys or values differ in length (or the layout does not add up: then
+    `decode_block` on a copy decides, and names any damage). Cost: a few C calls."""
+    if _BIG_ENDIAN or size < 12:
+        return None
+    (n,) = _COUNT.unpack_from(buf, at)
+    key_offsets_at = at + 4
+    value_offsets_at = key_offsets_at + 4 * (n + 1)
+    trailers_at = value_offsets_at + 4 * (n + 1)
+    keys_at = trailers_at + 8 * n
+    if not n or keys_at > at + size:
+        return None
+    k0, k1 = _PAIR.unpack_from(buf, key_offsets_at)
+    v0, v1 = _PAIR.unpack_from(buf, value_offsets_at)
+    kw, vw = k1 - k0, v1 - v0
+    if (
+        k0
+        or v0
+        or keys_at + (kw + vw) * n != at + size
+        or buf[key_offsets_at:value_offsets_at] != _progression(kw, n)
+        or buf[value_offsets_at:trailers_at] != _progression(vw, n)
+    ):
+        return None
+    return FixedBlock(buf, n, trailers_at, keys_at, kw, vw)
 
 
 def decode_block(payload: bytes, end: int | None = None, check_order: bool = True) -> Block:

@@ -123,6 +123,43 @@ def unpack_stored(data: bytes, ctype: int, path: str, handle: BlockHandle) -> by
     raise CorruptionError(f"unknown compression type {ctype}", path, handle.offset)
 
 
+def check_block(data: bytes, path: str, handle: BlockHandle) -> bytes:
+    """The payload of one block's stored bytes (`handle.size` plus the trailer, read by
+    the caller), verified and decompressed: `read_block` without the read, for callers
+    that read several blocks at once.
+
+    Raises:
+        CorruptionError: short data, checksum mismatch or unknown compression.
+    """
+    ctype = verify_in_place(data, 0, path, handle)
+    stored = data[: handle.size]
+    if ctype == COMPRESSION_NONE:
+        return stored
+    if ctype == COMPRESSION_ZLIB:
+        try:
+            return zlib.decompress(stored)
+        except zlib.error:
+            raise CorruptionError("block does not decompress", path, handle.offset) from None
+    raise CorruptionError(f"unknown compression type {ctype}", path, handle.offset)
+
+
+def verify_in_place(buf: bytes, at: int, path: str, handle: BlockHandle) -> int:
+    """Check the checksum of the block stored at `buf[at:]` (`handle.size` bytes and the
+    trailer) without copying it; return its compression type. Cost: one crc32.
+
+    Raises:
+        CorruptionError: short data or checksum mismatch.
+    """
+    size = handle.size
+    if len(buf) < at + size + TRAILER_SIZE:
+        raise CorruptionError("block extends past the end of the file", path, handle.offset)
+    ctype, crc = TRAILER.unpack_from(buf, at + size)
+    view = memoryview(buf)
+    if zlib.crc32(view[at + size : at + size + 1], zlib.crc32(view[at : at + size])) != crc:
+        raise CorruptionError("block checksum mismatch", path, handle.offset)
+    return int(ctype)
+
+
 class Footer(NamedTuple):
     index_block: BlockHandle
     filter_block: BlockHandle

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import struct
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from functools import partial
 from itertools import chain
 from zlib import crc32
 
@@ -17,23 +18,30 @@ from ..core.keys import KIND_RANGE_DELETE, Entry
 from ..errors import CorruptionError, DiskError
 from ..rangedel import EMPTY, Fragments, RangeTombstone
 from ..storage.fs import FileSystem
-from .block import Block, decode_block
+from .block import Block, FixedBlock, decode_block, fixed_block
 from .bloom import BloomFilter
 from .cache import BlockCache
 from .format import (
+    COMPRESSION_NONE,
     CRC32_RESIDUE,
     FOOTER_SIZE,
     TRAILER_SIZE,
     BlockHandle,
     Footer,
+    check_block,
     read_block,
     unpack_stored,
+    verify_in_place,
 )
 from .properties import TableProperties
 
 _HANDLE = struct.Struct("<QI")
 # Entries decoded first when a bounded scan starts inside a block (see iter_entries).
 _FIRST_PIECE = 16
+# A clean scan asking for chunks this long has gone on for a while: it reads blocks
+# _READ_AHEAD at a time (TableColumns, TableReader.blocks_ahead).
+_LONG_CHUNK = 256
+_READ_AHEAD = 16
 
 
 class TableReader:
@@ -97,9 +105,15 @@ class TableReader:
             )
         # The index: the last user key of each data block, and where the block is.
         self.index_keys: list[bytes] = index.keys()
-        self.handles: list[BlockHandle] = [
-            BlockHandle(*_HANDLE.unpack(e[3])) for e in index.entries()
-        ]
+        self.handles: list[BlockHandle]
+        if index.count and index.shape()[1] == _HANDLE.size:
+            # Every value is one handle: all cut by one C-level pass (opening a table is
+            # the first step of the first scan that reaches it; decoding the index entry
+            # by entry was about 6% of a cold full scan).
+            make = partial(tuple.__new__, BlockHandle)
+            self.handles = list(map(make, _HANDLE.iter_unpack(index._vb)))
+        else:
+            self.handles = [BlockHandle(*_HANDLE.unpack(e[3])) for e in index.entries()]
         self.smallest_key = self.props.smallest_key
         self.largest_key = self.props.largest_key
         # The block cache's slots for this table's blocks (cache.py): a cached block is
@@ -158,6 +172,56 @@ class TableReader:
             return decode_block(payload)
         except (ValueError, struct.error):
             raise CorruptionError("data block does not parse", self.path, handle.offset) from None
+
+    def blocks_ahead(self, first: int, last: int) -> list[Block | FixedBlock]:
+        """Data blocks first..last (ascending) for a long scan: cached ones from the
+        cache, the others read with one pread and not cached (a scan that reads
+        everything once would only evict what point reads keep hot, the reason LevelDB
+        advises `fill_cache=false` for bulk scans). A block read here whose keys and
+        values each have one width stays in the read buffer as a `FixedBlock`; any
+        other is decoded into a `Block`. Blocks read from disk count as block reads.
+
+        Why: one system call per 4 KiB block cost a full scan about as much as cutting
+        the block's entries (0.4-0.7 µs per entry in `pread` alone here; 0.1-0.2 with
+        16 blocks per call), and decoding into a cached `Block` as much again.
+
+        Raises:
+            CorruptionError: a block is damaged (file and offset named).
+            DiskError: the read failed.
+        """
+        numbers = range(first, last + 1)
+        cached = [self.block_cached(i) for i in numbers]
+        missing = [i for i, hit in zip(numbers, cached, strict=True) if not hit]
+        if not missing:
+            return [self.block(i) for i in numbers]
+        handles = self.handles
+        base = handles[missing[0]].offset
+        tail = handles[missing[-1]]
+        try:
+            data = self._file.read_at(base, tail.offset + tail.size + TRAILER_SIZE - base)
+        except OSError as e:
+            raise DiskError.from_os(e, f"reading {self.path} at offset {base}") from e
+        blocks: list[Block | FixedBlock] = []
+        for i, hit in zip(numbers, cached, strict=True):
+            if hit:
+                blocks.append(self.block(i))  # (read from disk if evicted meanwhile)
+                continue
+            self._counters.block_reads += 1
+            handle = handles[i]
+            at = handle.offset - base
+            ctype = verify_in_place(data, at, self.path, handle)
+            fixed = fixed_block(data, at, handle.size) if ctype == COMPRESSION_NONE else None
+            if fixed is not None:
+                blocks.append(fixed)
+                continue
+            payload = check_block(data[at : at + handle.size + TRAILER_SIZE], self.path, handle)
+            try:
+                blocks.append(decode_block(payload, check_order=False))  # crc just checked
+            except (ValueError, struct.error):
+                raise CorruptionError(
+                    "data block does not parse", self.path, handle.offset
+                ) from None
+        return blocks
 
     def block_cached(self, i: int) -> bool:
         return self._slots[i] is not None
@@ -269,6 +333,19 @@ class TableReader:
             hi = block.count if end is None or i != last else block.seek(end)
             yield reversed(block.entries(lo, hi))
 
+    def columns(
+        self, start: bytes | None, end: bytes | None, reverse: bool, read_seq: int | None = None
+    ) -> TableColumns:
+        """[start, end) as column chunks for the clean scan (iterators/clean.py); with a
+        `read_seq`, chunks holding a newer version are refused (pass None when the table
+        has none). Cost: two index bisects now; blocks are read as chunks are taken."""
+        index_keys = self.index_keys
+        n = len(index_keys)
+        first = 0 if start is None else bisect_left(index_keys, start)
+        last = n - 1 if end is None else min(n - 1, bisect_left(index_keys, end))
+        ceiling = None if read_seq is None else read_seq << 8 | 0xFF
+        return TableColumns(self, first, last, start, end, reverse, ceiling)
+
     def range_tombstones(self) -> list[RangeTombstone]:
         return list(self.fragments.tombstones())
 
@@ -304,3 +381,116 @@ class TableReader:
 
     def close(self) -> None:
         self._file.close()
+
+
+class TableColumns:
+    """One table's entries in [start, end), handed out as column chunks (the `Columns`
+    protocol of iterators/clean.py): up to n keys and their values, ascending, walking
+    forward or backward through blocks first..last.
+
+    Cost per chunk: per block piece, `Block.columns` (a `struct` call or a comprehension
+    of slices) and a tombstone count in C; a chunk inside one block is handed out as the
+    tuples `columns` made, uncopied. A chunk holding a point tombstone, or (when a
+    `ceiling` trailer is given) a version newer than the read point, is refused (None):
+    the general path decides it.
+    """
+
+    __slots__ = (
+        "_ahead",
+        "_block",
+        "_ceiling",
+        "_end",
+        "_first",
+        "_hi",
+        "_i",
+        "_last",
+        "_lo",
+        "_reader",
+        "_reverse",
+        "_start",
+    )
+
+    def __init__(
+        self,
+        reader: TableReader,
+        first: int,
+        last: int,
+        start: bytes | None,
+        end: bytes | None,
+        reverse: bool,
+        ceiling: int | None = None,
+    ) -> None:
+        self._reader = reader
+        self._ceiling = ceiling  # the largest visible trailer (None: all are visible)
+        self._first = first
+        self._last = last
+        self._start = start
+        self._end = end
+        self._reverse = reverse
+        self._i = last if reverse else first  # the next block to open
+        self._block: Block | FixedBlock | None = None  # the open block; its entries not yet taken
+        self._lo = self._hi = 0
+        self._ahead: list[Block | FixedBlock] = []  # blocks read ahead, the next one last
+
+    def _open(self, n: int) -> Block | FixedBlock | None:
+        i = self._i
+        if not self._first <= i <= self._last:
+            return None
+        block: Block | FixedBlock
+        if self._ahead:
+            block = self._ahead.pop()
+        elif n < _LONG_CHUNK:
+            block = self._reader.block(i)
+        else:
+            # A long scan: the next blocks in one read (see TableReader.blocks_ahead).
+            if self._reverse:
+                ahead = self._reader.blocks_ahead(max(self._first, i - _READ_AHEAD + 1), i)
+            else:
+                ahead = self._reader.blocks_ahead(i, min(self._last, i + _READ_AHEAD - 1))
+                ahead.reverse()
+            block = ahead.pop()
+            self._ahead = ahead
+        start, end = self._start, self._end
+        self._lo = block.lower_bound(start) if start is not None and i == self._first else 0
+        self._hi = block.lower_bound(end) if end is not None and i == self._last else block.count
+        self._i = i - 1 if self._reverse else i + 1
+        self._block = block
+        return block
+
+    @property
+    def done(self) -> bool:
+        return self._block is None and not self._first <= self._i <= self._last
+
+    def take(self, n: int, partial: bool = False) -> tuple[Sequence[bytes], Sequence[bytes]] | None:
+        key_pieces: list[Sequence[bytes]] = []
+        value_pieces: list[Sequence[bytes]] = []
+        size = n
+        while n > 0 and not (partial and key_pieces):
+            block = self._block or self._open(size)
+            if block is None:
+                break
+            lo, hi = self._lo, self._hi
+            if self._reverse:
+                a, b = max(lo, hi - n), hi
+                self._hi = a
+            else:
+                a, b = lo, min(hi, lo + n)
+                self._lo = b
+            if self._lo >= self._hi:
+                self._block = None
+            if a == b:
+                continue
+            if block.deletes_in(a, b):
+                return None
+            if self._ceiling is not None and block.max_trailer(a, b) > self._ceiling:
+                return None
+            ks, vs = block.columns(a, b)
+            key_pieces.append(ks)
+            value_pieces.append(vs)
+            n -= b - a
+        if len(key_pieces) == 1:
+            return key_pieces[0], value_pieces[0]
+        if self._reverse:  # each piece lies below the one taken before it
+            key_pieces.reverse()
+            value_pieces.reverse()
+        return list(chain.from_iterable(key_pieces)), list(chain.from_iterable(value_pieces))
