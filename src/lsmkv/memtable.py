@@ -1,30 +1,52 @@
 """The memtable: recent writes in memory, newest version of each key first.
 
-Layout, chosen for Python's speed: a `dict` from user key to a tuple of entries
-`(key, -seq, kind, value)`, newest first, plus a sorted list of the keys that is brought
-up to date only when someone iterates. A put is then one dict lookup and one dict store
-(no tree to rebalance), a get is one dict lookup, and iterators bisect the sorted list.
+Layout, chosen for Python's speed and memory: the entries live in two columns indexed
+by *position* (the order of arrival): `values` (a list) and `trailers` (an
+`array('Q')` of `seq << 8 | kind`, 8 bytes each, no object per entry). A `dict` maps
+each user key to the position of its newest version; `older` maps a position to the
+position of the next older version of the same key, and only overwritten keys have an
+entry there. A sorted list of the keys is brought up to date only when someone iterates.
+A put is then a dict lookup, two appends and a dict store (no tree to rebalance, no
+tuple per entry); a get is one dict lookup; and a flush of a memtable whose keys were
+each written once gathers its sorted columns with C-level passes (`newest_columns`),
+no Python step per entry.
 
 Concurrency: exactly one thread writes a memtable at a time (the write-group leader).
-Readers never lock for a get: each dict slot holds an immutable tuple that is replaced
-whole, so a reader sees either the old versions or the new ones. The sorted key list is
-replaced, never mutated, so an iterator keeps a consistent list while writers go on.
+Readers never lock for a get: the columns only grow, and a key's dict slot is stored
+last, after its version is in the columns, so a reader sees either the old newest
+position or the new one, both complete. The sorted key list is replaced, never mutated,
+so an iterator keeps a consistent list while writers go on.
 """
 
 from __future__ import annotations
 
 import threading
+from array import array
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from operator import itemgetter
+from typing import TypeVar
 
 from .core.keys import KIND_DELETE, KIND_PUT, KIND_RANGE_DELETE, Entry
 from .rangedel import EMPTY, Fragments, RangeTombstone
 
+T = TypeVar("T")
+
 # Bytes charged per entry on top of key and value, so that `memtable_bytes` means real
-# memory: the bytes objects' headers (2 x 33), the entry tuple (72), the -seq int (32),
-# the versions tuple (48), the dict slot (~60) and two list slots (16), measured with
-# sys.getsizeof on CPython 3.11.
-ENTRY_OVERHEAD_BYTES = 300
+# memory: the key's and value's bytes headers (2 x 33), the dict slot and its index
+# (~50 at the dict's average fill), the position int (32), the values-list slot (8),
+# the trailer (8) and the two key-list slots (16), measured with tracemalloc on
+# CPython 3.11 (tests/unit/test_memtable.py checks the figure stays honest).
+ENTRY_OVERHEAD_BYTES = 180
+# An overwrite of a key already in the memtable also costs its `older` dict slot.
+OLDER_VERSION_BYTES = 90
+
+
+def gather(column: Sequence[T], positions: list[int]) -> list[T]:
+    """`[column[p] for p in positions]`, in one C call (`itemgetter` of many items)."""
+    if len(positions) > 1:
+        return list(itemgetter(*positions)(column))
+    return [column[p] for p in positions]
 
 
 class Memtable:
@@ -39,16 +61,22 @@ class Memtable:
         "approx_bytes",
         "entry_count",
         "first_seq",
+        "index",
         "last_seq",
         "log_number",
+        "older",
         "point_deletes",
         "range_tombstones",
-        "table",
+        "trailers",
+        "values",
     )
 
     def __init__(self, log_number: int) -> None:
         self.log_number = log_number  # the WAL that holds exactly this memtable's writes
-        self.table: dict[bytes, tuple[Entry, ...]] = {}
+        self.index: dict[bytes, int] = {}  # user key -> position of its newest version
+        self.values: list[bytes] = []  # by position
+        self.trailers: array[int] = array("Q")  # by position: seq << 8 | kind
+        self.older: dict[int, int] = {}  # position -> next older position of that key
         self._new_keys: list[bytes] = []  # keys in insertion order; only ever grows
         self._merged = 0  # how many of _new_keys are in _sorted
         self._sorted: list[bytes] = []
@@ -63,22 +91,29 @@ class Memtable:
 
     # ----------------------------------------------------------------- writes
     def add(self, seq: int, kind: int, key: bytes, value: bytes) -> None:
-        """Insert one entry. Cost: O(1) amortised (a dict lookup and store)."""
+        """Insert one entry. Cost: O(1) amortised (a dict lookup, two appends, a store)."""
         if kind == KIND_RANGE_DELETE:
             self.range_tombstones.append((key, value, seq))
+            self.approx_bytes += len(key) + len(value) + ENTRY_OVERHEAD_BYTES
         else:
-            table = self.table
-            entry = (key, -seq, kind, value)
-            old = table.get(key)
+            values = self.values
+            pos = len(values)
+            values.append(value)
+            self.trailers.append(seq << 8 | kind)
+            index = self.index
+            old = index.get(key)
             if old is None:
-                table[key] = (entry,)
                 self._new_keys.append(key)
+                self.approx_bytes += len(key) + len(value) + ENTRY_OVERHEAD_BYTES
             else:
-                table[key] = (entry, *old)
+                self.older[pos] = old
+                self.approx_bytes += (
+                    len(key) + len(value) + ENTRY_OVERHEAD_BYTES + OLDER_VERSION_BYTES
+                )
+            index[key] = pos  # last: readers see the new version only once it is whole
             if kind == KIND_DELETE:
                 self.point_deletes += 1
         self.entry_count += 1
-        self.approx_bytes += len(key) + len(value) + ENTRY_OVERHEAD_BYTES
         if not self.first_seq:
             self.first_seq = seq
         self.last_seq = seq
@@ -89,21 +124,28 @@ class Memtable:
         Same result as `add` per op; the counters are updated once per batch, which
         matters for large batches (this is the commit path when tracing is off).
         """
-        table = self.table
+        index = self.index
+        values = self.values
+        trailers = self.trailers
         new_keys = self._new_keys
+        older = self.older
         first = seq
-        nbytes = deletes = 0
+        pos = len(values)
+        nbytes = deletes = overwrites = 0
         for kind, key, value in ops:
             if kind == KIND_RANGE_DELETE:
                 self.range_tombstones.append((key, value, seq))
             else:
-                entry = (key, -seq, kind, value)
-                old = table.get(key)
+                values.append(value)
+                trailers.append(seq << 8 | kind)
+                old = index.get(key)
                 if old is None:
-                    table[key] = (entry,)
                     new_keys.append(key)
                 else:
-                    table[key] = (entry, *old)
+                    older[pos] = old
+                    overwrites += 1
+                index[key] = pos
+                pos += 1
                 if kind == KIND_DELETE:
                     deletes += 1
             nbytes += len(key) + len(value)
@@ -113,7 +155,9 @@ class Memtable:
             return
         self.entry_count += count
         self.point_deletes += deletes
-        self.approx_bytes += nbytes + count * ENTRY_OVERHEAD_BYTES
+        self.approx_bytes += (
+            nbytes + count * ENTRY_OVERHEAD_BYTES + overwrites * OLDER_VERSION_BYTES
+        )
         if not self.first_seq:
             self.first_seq = first
         self.last_seq = seq - 1
@@ -123,14 +167,35 @@ class Memtable:
         """The newest entry for `key` with seq <= read_seq (a put or a delete), else None.
 
         Range tombstones are not consulted here; see `fragments`.
-        Cost: one dict lookup (plus a scan of newer versions when reading a snapshot).
+        Cost: one dict lookup (plus a walk down older versions when reading a snapshot).
         """
-        versions = self.table.get(key)
-        if versions is not None:
-            for entry in versions:
-                if -entry[1] <= read_seq:
-                    return entry
-        return None
+        pos = self.index.get(key)
+        if pos is None:
+            return None
+        trailers = self.trailers
+        t = trailers[pos]
+        while t >> 8 > read_seq:
+            next_pos = self.older.get(pos)
+            if next_pos is None:
+                return None
+            pos = next_pos
+            t = trailers[pos]
+        return (key, -(t >> 8), t & 0xFF, self.values[pos])
+
+    def versions(self, key: bytes) -> list[Entry]:
+        """Every version of `key` held here, newest first (for introspection)."""
+        out: list[Entry] = []
+        pos = self.index.get(key)
+        while pos is not None:
+            t = self.trailers[pos]
+            out.append((key, -(t >> 8), t & 0xFF, self.values[pos]))
+            pos = self.older.get(pos)
+        return out
+
+    @property
+    def shadowed(self) -> int:
+        """Versions held here that a newer version of the same key shadows."""
+        return len(self.older)
 
     @property
     def fragments(self) -> Fragments:
@@ -174,19 +239,33 @@ class Memtable:
         keys = self.sorted_keys()
         lo = 0 if start is None else bisect_left(keys, start)
         hi = len(keys) if end is None else bisect_left(keys, end)
-        table = self.table
+        index, trailers, values = self.index, self.trailers, self.values
         indexes = range(hi - 1, lo - 1, -1) if reverse else range(lo, hi)
         for i in indexes:
-            for entry in table[keys[i]]:
-                if -entry[1] <= read_seq:
+            key = keys[i]
+            pos = index[key]
+            t = trailers[pos]
+            if t >> 8 <= read_seq:  # the common case: the newest version is visible
+                yield (key, -(t >> 8), t & 0xFF, values[pos])
+            else:
+                entry = self.get(key, read_seq)
+                if entry is not None:
                     yield entry
-                    break
 
     def iter_all(self) -> Iterator[Entry]:
         """Every point entry in internal order (key ascending, seq descending): for flush."""
-        table = self.table
         for key in self.sorted_keys():
-            yield from table[key]
+            yield from self.versions(key)
+
+    def newest_columns(self) -> tuple[list[bytes], list[int], list[bytes]]:
+        """The newest version of every key as columns `(keys, trailers, values)`, in key
+        order: what a flush writes when no older version needs keeping (`shadowed` is 0,
+        or no snapshot can see them). Cost: a sort of the new keys, then three C-level
+        gathers, no Python step per entry.
+        """
+        keys = self.sorted_keys()
+        positions: list[int] = list(map(self.index.__getitem__, keys))
+        return keys, gather(self.trailers, positions), gather(self.values, positions)
 
     def __len__(self) -> int:
         return self.entry_count
@@ -194,9 +273,14 @@ class Memtable:
     def check(self) -> None:
         """Assert the invariants (used by tests)."""
         keys = self.sorted_keys()
-        assert keys == sorted(self.table), "sorted key list out of step with the table"
-        for key, versions in self.table.items():
+        assert keys == sorted(self.index), "sorted key list out of step with the table"
+        count = 0
+        for key in self.index:
+            versions = self.versions(key)
+            count += len(versions)
             seqs = [-e[1] for e in versions]
             assert seqs == sorted(seqs, reverse=True), f"versions of {key!r} out of order"
-            assert all(e[0] == key and e[2] in (KIND_PUT, KIND_DELETE) for e in versions)
+            assert all(e[2] in (KIND_PUT, KIND_DELETE) for e in versions)
+        assert count == len(self.values) == len(self.trailers)
+        assert count + len(self.range_tombstones) == self.entry_count
         self.fragments.check()
