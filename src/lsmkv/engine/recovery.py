@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 import threading
 
-from ..compaction.job import write_tables
-from ..compaction.retention import RetentionTally, retain
+from ..compaction.job import memtable_runs, write_tables
+from ..compaction.retention import RetentionTally
 from ..core import filenames
 from ..errors import CorruptionError, Error, NotFoundError
 from ..manifest.edit import VersionEdit
@@ -149,7 +149,7 @@ class RecoveryMixin(EngineBase):
         edit = VersionEdit(last_seq=last_seq)
         if recovered.entry_count:
             outputs, _ = write_tables(
-                retain(recovered.iter_all(), [], recovered.fragments, False, RetentionTally()),
+                memtable_runs(recovered, [], RetentionTally()),
                 list(recovered.fragments.tombstones()),
                 self._job_context(),
                 None,

@@ -111,10 +111,22 @@ class TableWriter:
         if self._block_bytes >= self._block_size:
             self._finish_data_block()
 
-    def add_columns(self, keys: list[bytes], trailers: list[int], values: list[bytes]) -> None:
-        """Append many point entries given as columns: `keys[i]`, its trailer
-        `seq << 8 | kind` and `values[i]`, in internal order and after every entry added
-        so far. The file is byte for byte what `add` of each entry would write.
+    def add_columns(
+        self,
+        keys: list[bytes],
+        trailers: list[int],
+        values: list[bytes],
+        stop_bytes: int | None = None,
+        check_first: bool = True,
+    ) -> int:
+        """Append point entries given as columns: `keys[i]`, its trailer `seq << 8 | kind`
+        and `values[i]`, in internal order and after every entry added so far. Returns how
+        many were added: all of them, unless `stop_bytes` is given and the table reaches
+        it, in which case adding stops before the first entry i (i > 0, or i = 0 if
+        `check_first`) whose user key differs from the entry before it and at which
+        `estimated_file_bytes >= stop_bytes`: where a job cuts its output (never between
+        two versions of one key). The file is byte for byte what `add` of each entry
+        would write.
 
         Cost: a few C-level passes over the entries (order check, running sizes) and
         O(1) Python steps per data block: why it exists, a flush or compaction writes
@@ -124,30 +136,43 @@ class TableWriter:
         """
         n = len(keys)
         if not n:
-            return
+            return 0
         self._check_order(keys, trailers)
-        # cum[j]: the block-size estimate after the first j new entries (cum[0]: before).
+        # cum[i]: the block-size estimate before entry i (cum[0]: the block so far).
         sizes = map(add, map(len, keys), map(len, values))
         cum = list(accumulate(map(add, sizes, repeat(16)), initial=self._block_bytes))
         block_size = self._block_size
-        start = 0  # first new entry not yet in a finished block
+        start = 0  # first entry not yet in a finished block
         base = 0  # cum value at which the block being built started
+        added = n
         while True:
-            # The first j (> start) at which the block reaches its size: cut after entry j-1.
+            # The first j (> start) at which the block reaches its size: cut after j-1.
             j = bisect_left(cum, base + block_size, start + 1)
-            if j > n:
+            end = min(j, n)
+            if stop_bytes is not None:
+                lo = start if start or check_first else 1
+                threshold = stop_bytes - self._offset + base
+                i = bisect_left(cum, threshold, lo, end) if lo < end else end
+                # Never between two versions of one key: the estimate only grows, so
+                # the cut moves to the next new key.
+                while i < end and keys[i] == (keys[i - 1] if i else self._last_key):
+                    i += 1
+                if i < end:
+                    added = end = j = i
+            self._pkeys += keys[start:end]
+            self._ptrailers += trailers[start:end]
+            self._pvalues += values[start:end]
+            if j > n or added < n:
+                self._block_bytes = cum[end] - base
                 break
-            self._pkeys += keys[start:j]
-            self._ptrailers += trailers[start:j]
-            self._pvalues += values[start:j]
             self._finish_data_block()
             start, base = j, cum[j]
-        self._pkeys += keys[start:]
-        self._ptrailers += trailers[start:]
-        self._pvalues += values[start:]
-        self._block_bytes = cum[n] - base
-        self._last_key = keys[-1]
-        self._last_neg_seq = -(trailers[-1] >> 8)
+            if start == n:
+                break
+        if added:
+            self._last_key = keys[added - 1]
+            self._last_neg_seq = -(trailers[added - 1] >> 8)
+        return added
 
     def _check_order(self, keys: list[bytes], trailers: list[int]) -> None:
         """Raise ValueError unless (key, -seq) strictly ascends through `keys` from the
