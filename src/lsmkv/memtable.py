@@ -59,10 +59,7 @@ class Memtable:
         "_sort_lock",
         "_sorted",
         "approx_bytes",
-        "entry_count",
-        "first_seq",
         "index",
-        "last_seq",
         "log_number",
         "older",
         "point_deletes",
@@ -84,39 +81,34 @@ class Memtable:
         self.range_tombstones: list[RangeTombstone] = []
         self._fragments: tuple[int, Fragments] = (0, EMPTY)  # (tombstones covered, fragments)
         self.approx_bytes = 0
-        self.entry_count = 0
         self.point_deletes = 0
-        self.first_seq = 0
-        self.last_seq = 0
 
     # ----------------------------------------------------------------- writes
     def add(self, seq: int, kind: int, key: bytes, value: bytes) -> None:
-        """Insert one entry. Cost: O(1) amortised (a dict lookup, two appends, a store)."""
+        """Insert one entry. Cost: O(1) amortised (a dict lookup, two appends, a store).
+
+        Every write runs this, so it keeps no counter it can derive: the entry count and
+        the sequence range are read off the columns (`entry_count`, `first_seq`).
+        """
         if kind == KIND_RANGE_DELETE:
             self.range_tombstones.append((key, value, seq))
             self.approx_bytes += len(key) + len(value) + ENTRY_OVERHEAD_BYTES
+            return
+        values = self.values
+        pos = len(values)
+        values.append(value)
+        self.trailers.append(seq << 8 | kind)
+        index = self.index
+        old = index.get(key)
+        if old is None:
+            self._new_keys.append(key)
+            self.approx_bytes += len(key) + len(value) + ENTRY_OVERHEAD_BYTES
         else:
-            values = self.values
-            pos = len(values)
-            values.append(value)
-            self.trailers.append(seq << 8 | kind)
-            index = self.index
-            old = index.get(key)
-            if old is None:
-                self._new_keys.append(key)
-                self.approx_bytes += len(key) + len(value) + ENTRY_OVERHEAD_BYTES
-            else:
-                self.older[pos] = old
-                self.approx_bytes += (
-                    len(key) + len(value) + ENTRY_OVERHEAD_BYTES + OLDER_VERSION_BYTES
-                )
-            index[key] = pos  # last: readers see the new version only once it is whole
-            if kind == KIND_DELETE:
-                self.point_deletes += 1
-        self.entry_count += 1
-        if not self.first_seq:
-            self.first_seq = seq
-        self.last_seq = seq
+            self.older[pos] = old
+            self.approx_bytes += len(key) + len(value) + ENTRY_OVERHEAD_BYTES + OLDER_VERSION_BYTES
+        index[key] = pos  # last: readers see the new version only once it is whole
+        if kind == KIND_DELETE:
+            self.point_deletes += 1
 
     def add_many(self, seq: int, ops: Iterable[tuple[int, bytes, bytes]]) -> None:
         """Insert a batch's ops `(kind, key, value)` with seqs seq, seq+1, ...
@@ -151,16 +143,10 @@ class Memtable:
             nbytes += len(key) + len(value)
             seq += 1
         count = seq - first
-        if not count:
-            return
-        self.entry_count += count
         self.point_deletes += deletes
         self.approx_bytes += (
             nbytes + count * ENTRY_OVERHEAD_BYTES + overwrites * OLDER_VERSION_BYTES
         )
-        if not self.first_seq:
-            self.first_seq = first
-        self.last_seq = seq - 1
 
     # ------------------------------------------------------------------ reads
     def get(self, key: bytes, read_seq: int) -> Entry | None:
@@ -191,6 +177,31 @@ class Memtable:
             out.append((key, -(t >> 8), t & 0xFF, self.values[pos]))
             pos = self.older.get(pos)
         return out
+
+    @property
+    def entry_count(self) -> int:
+        """Entries held: point entries and range tombstones."""
+        return len(self.trailers) + len(self.range_tombstones)
+
+    @property
+    def first_seq(self) -> int:
+        """The smallest seq held (0 if empty). Both columns are in seq order."""
+        seqs = []
+        if self.trailers:
+            seqs.append(self.trailers[0] >> 8)
+        if self.range_tombstones:
+            seqs.append(self.range_tombstones[0][2])
+        return min(seqs, default=0)
+
+    @property
+    def last_seq(self) -> int:
+        """The largest seq held (0 if empty)."""
+        seqs = []
+        if self.trailers:
+            seqs.append(self.trailers[-1] >> 8)
+        if self.range_tombstones:
+            seqs.append(self.range_tombstones[-1][2])
+        return max(seqs, default=0)
 
     @property
     def shadowed(self) -> int:
@@ -264,7 +275,10 @@ class Memtable:
         gathers, no Python step per entry.
         """
         keys = self.sorted_keys()
-        positions: list[int] = list(map(self.index.__getitem__, keys))
+        # itemgetter over many keys: one C call, twice as fast as a map of lookups.
+        positions: list[int] = (
+            list(itemgetter(*keys)(self.index)) if len(keys) > 1 else [self.index[k] for k in keys]
+        )
         return keys, gather(self.trailers, positions), gather(self.values, positions)
 
     def __len__(self) -> int:
@@ -282,5 +296,4 @@ class Memtable:
             assert seqs == sorted(seqs, reverse=True), f"versions of {key!r} out of order"
             assert all(e[2] in (KIND_PUT, KIND_DELETE) for e in versions)
         assert count == len(self.values) == len(self.trailers)
-        assert count + len(self.range_tombstones) == self.entry_count
         self.fragments.check()

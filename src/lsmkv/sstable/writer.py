@@ -17,7 +17,7 @@ import struct
 from bisect import bisect_left
 from dataclasses import dataclass
 from itertools import accumulate, compress, islice, repeat
-from operator import add, and_, eq, le, ne
+from operator import add, and_, eq, lt, ne
 
 from ..core.keys import KIND_DELETE, KIND_RANGE_DELETE, Entry, pack_trailer
 from ..rangedel import Fragments, RangeTombstone
@@ -184,10 +184,8 @@ class TableWriter:
             and (keys[0] < last_key or -(trailers[0] >> 8) <= self._last_neg_seq)
         ):
             raise ValueError(f"entries out of order: {keys[0]!r} after {last_key!r}")
-        if all(map(ne, keys, islice(keys, 1, None))):
-            if not all(map(le, keys, islice(keys, 1, None))):
-                raise ValueError("entries out of order: keys do not ascend")
-            return
+        if all(map(lt, keys, islice(keys, 1, None))):
+            return  # the common case: one version per key, ascending
         for i in range(1, len(keys)):
             a, b = keys[i - 1], keys[i]
             if b < a or (b == a and trailers[i] >> 8 >= trailers[i - 1] >> 8):
