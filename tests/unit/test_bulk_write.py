@@ -27,7 +27,13 @@ from lsmkv.core.counters import Counters
 from lsmkv.core.keys import KIND_DELETE, KIND_PUT, KIND_RANGE_DELETE, Entry
 from lsmkv.manifest.edit import FileMeta
 from lsmkv.memtable import Memtable
-from lsmkv.sstable.bloom import build_filter, build_filter_columns, probes_for
+from lsmkv.sstable.bloom import (
+    bloom_hash,
+    build_filter,
+    build_filter_columns,
+    build_filter_for_keys,
+    probes_for,
+)
 from lsmkv.sstable.writer import TableSettings, TableWriter
 from lsmkv.storage.memfs import MemFS
 
@@ -74,6 +80,10 @@ def test_filter_builder_matches_the_bit_by_bit_reference(bits_per_key: int) -> N
             build_filter_columns([h for h, _ in hashes], [s for _, s in hashes], bits_per_key)
             == want
         )
+    # Keys hashed in chunks (more keys than one chunk) give the filter of their hashes.
+    keys = [rng.randbytes(rng.randrange(0, 24)) for _ in range(9000)]
+    want = _reference_filter([bloom_hash(k) for k in keys], bits_per_key)
+    assert build_filter_for_keys(keys, bits_per_key) == want
 
 
 def _columns(entries: list[Entry]) -> tuple[list[bytes], list[int], list[bytes]]:

@@ -128,6 +128,7 @@ class RecoveryMixin(EngineBase):
                 wal_path,
                 fully_synced=i < len(logs) - 1 or number in versions.sealed_wals,
                 mode=opts.wal_recovery_mode,
+                decode=False,
             )
             for seq, kind, key, value in iter_ops(contents):
                 recovered.add(seq, kind, key, value)
@@ -136,10 +137,12 @@ class RecoveryMixin(EngineBase):
                 self._trace(
                     "recovery.wal_replayed",
                     file=filenames.wal_name(number),
-                    batches=len(contents.batches),
+                    batches=contents.batch_count,
                     dropped_tail_bytes=contents.result.dropped_tail_bytes,
                 )
-            if contents.result.stopped_early:
+            stopped_early = contents.result.stopped_early
+            del contents  # the WAL's bytes: not needed once replayed
+            if stopped_early:
                 break  # point_in_time: nothing after the first damage is replayed
         self._last_seq = self._visible_seq = last_seq
         if self._read_only:

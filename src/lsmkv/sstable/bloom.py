@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import math
 import zlib
-from collections.abc import Iterable
 from itertools import repeat
 from operator import itemgetter, or_
+
+_CHUNK = 4096  # keys hashed at a time by build_filter_for_keys
 
 
 def bloom_hash(key: bytes) -> tuple[int, int]:
@@ -52,13 +53,20 @@ def build_filter(hashes: list[tuple[int, int]], bits_per_key: int) -> bytes:
     )
 
 
-def build_filter_for_keys(keys: Iterable[bytes], bits_per_key: int) -> bytes:
+def build_filter_for_keys(keys: list[bytes], bits_per_key: int) -> bytes:
     """The filter payload for the given (distinct) user keys: what a table writer calls.
-    Cost: two C hash calls per key, then `build_filter_columns`."""
-    keys = keys if isinstance(keys, list) else list(keys)
-    h1s = list(map(zlib.crc32, keys))
-    h2s = list(map(or_, map(zlib.adler32, keys), repeat(1)))
-    return build_filter_columns(h1s, h2s, bits_per_key)
+    Cost: two C hash calls per key, then the probes of `build_filter_columns`; the
+    hashes are made a chunk of keys at a time, so the extra memory stays small (a list
+    of hash ints for every key of a large table would cost 80 bytes per key)."""
+    k = probes_for(bits_per_key)
+    nbytes = (max(64, len(keys) * bits_per_key) + 7) // 8
+    scratch = bytearray(nbytes * 8)
+    for lo in range(0, len(keys), _CHUNK):
+        part = keys[lo : lo + _CHUNK]
+        h1s = list(map(zlib.crc32, part))
+        h2s = list(map(or_, map(zlib.adler32, part), repeat(1)))
+        _set_probes(scratch, h1s, h2s, k)
+    return _pack(scratch, k)
 
 
 def build_filter_columns(h1s: list[int], h2s: list[int], bits_per_key: int) -> bytes:
@@ -77,8 +85,14 @@ def build_filter_columns(h1s: list[int], h2s: list[int], bits_per_key: int) -> b
     k = probes_for(bits_per_key)
     # At least 64 bits, so tiny tables do not get an absurdly high false-positive rate.
     nbytes = (max(64, len(h1s) * bits_per_key) + 7) // 8
-    m = nbytes * 8
-    scratch = bytearray(m)
+    scratch = bytearray(nbytes * 8)
+    _set_probes(scratch, h1s, h2s, k)
+    return _pack(scratch, k)
+
+
+def _set_probes(scratch: bytearray, h1s: list[int], h2s: list[int], k: int) -> None:
+    """Set byte (h1 + i*h2) mod m of `scratch` to 1 for i < k, for every key (m: its size)."""
+    m = len(scratch)
     if k == 7:
         for h, s in zip(h1s, h2s, strict=True):
             scratch[h % m] = 1
@@ -100,10 +114,14 @@ def build_filter_columns(h1s: list[int], h2s: list[int], bits_per_key: int) -> b
             for _ in rounds:
                 scratch[h % m] = 1
                 h += s
+
+
+def _pack(scratch: bytearray, k: int) -> bytes:
+    """The payload: k, then the scratch's one-byte-per-bit array packed 8 bits a byte."""
     packed = 0
     for j in range(8):
         packed |= int.from_bytes(scratch[j::8], "little") << j
-    return bytes((k,)) + packed.to_bytes(nbytes, "little")
+    return bytes((k,)) + packed.to_bytes(len(scratch) // 8, "little")
 
 
 class BloomFilter:
