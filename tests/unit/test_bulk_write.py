@@ -22,11 +22,12 @@ from lsmkv.compaction.job import (
     memtable_runs,
     write_tables,
 )
-from lsmkv.compaction.retention import RetentionTally, retain
+from lsmkv.compaction.retention import RetentionTally, retain, retain_runs
 from lsmkv.core.counters import Counters
 from lsmkv.core.keys import KIND_DELETE, KIND_PUT, KIND_RANGE_DELETE, Entry
 from lsmkv.manifest.edit import FileMeta
 from lsmkv.memtable import Memtable
+from lsmkv.rangedel import EMPTY, Fragments
 from lsmkv.sstable.bloom import (
     bloom_hash,
     build_filter,
@@ -272,3 +273,29 @@ def test_memtable_runs_keep_what_retain_keeps(case: int) -> None:
         for k, t, v in zip(keys, trailers, values, strict=True)
     ]
     assert flat == want
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_retain_runs_keeps_what_retain_keeps(seed: int) -> None:
+    rng = random.Random(500 + seed)
+    entries = _entries(rng, rng.randrange(1, 3000), rng.choice([10, 300, 100_000]))
+    snapshots = sorted(rng.sample(range(1, 3000), 2)) if seed % 3 == 0 else []
+    fragments = Fragments([(b"k00100", b"k00200", 1500)]) if seed % 4 == 1 else EMPTY
+    holes = {b"k%05d" % rng.randrange(300) for _ in range(50)}
+
+    def bottommost(key: bytes) -> bool:
+        return key not in holes
+
+    want_tally = RetentionTally()
+    want = list(retain(iter(entries), snapshots, fragments, bottommost, want_tally))
+    runs = []
+    pos = 0
+    while pos < len(entries):  # runs of random sizes, so a key's versions span runs
+        step = rng.randrange(1, 200)
+        runs.append(entries[pos : pos + step])
+        pos += step
+    tally = RetentionTally()
+    kept = retain_runs(iter(runs), snapshots, fragments, bottommost, tally)
+    got = [e for run in kept for e in run]
+    assert got == want
+    assert tally == want_tally

@@ -18,7 +18,7 @@ from ..core import filenames
 from ..core.counters import Counters
 from ..core.keys import KIND_NAMES, Entry
 from ..core.trace import Tracer
-from ..iterators.merging import merge
+from ..iterators.merging import MAX_RUN, merge_runs
 from ..manifest.edit import FileMeta, VersionEdit
 from ..manifest.version import Version
 from ..memtable import Memtable
@@ -27,7 +27,13 @@ from ..sstable.reader import TableReader
 from ..sstable.writer import TableSettings, TableWriter
 from ..storage.fs import FileSystem
 from .picker import LEVEL_SIZE, Compaction
-from .retention import Beneath, RetentionTally, retain, retained_range_tombstones
+from .retention import (
+    Beneath,
+    RetentionTally,
+    retain,
+    retain_runs,
+    retained_range_tombstones,
+)
 
 # Entries as columns: user keys, trailers (seq << 8 | kind), values (TableWriter.add_columns).
 Columns = tuple[list[bytes], list[int], list[bytes]]
@@ -121,12 +127,17 @@ def entry_runs(entries: Iterable[Entry], size: int = 1024) -> Iterator[Columns]:
         part = list(islice(source, size))
         if not part:
             return
-        trailers = list(
-            map(or_, map(lshift, map(neg, map(_NEG_SEQ, part)), repeat(8)), map(_KIND, part))
-        )
-        yield list(map(_KEY, part)), trailers, list(map(_VALUE, part))
+        yield columns_of(part)
         if len(part) < size:
             return
+
+
+def columns_of(part: list[Entry]) -> Columns:
+    """Entries as columns. Cost: five C-level passes, no Python step per entry."""
+    trailers = list(
+        map(or_, map(lshift, map(neg, map(_NEG_SEQ, part)), repeat(8)), map(_KIND, part))
+    )
+    return list(map(_KEY, part)), trailers, list(map(_VALUE, part))
 
 
 def memtable_runs(mem: Memtable, snapshots: list[int], tally: RetentionTally) -> Iterator[Columns]:
@@ -336,9 +347,14 @@ def run_compaction(
     result.bytes_read = sum(f.size for _, f in inputs)
     out = c.output_level
     fragments = Fragments(t for r in readers for t in r.range_tombstones())
-    merged = merge([r.iter_entries() for r in readers])
+    # A run at a time from merge to writer: only where versions of one key meet or a
+    # tombstone needs a decision does Python look at single entries (retain_runs).
+    merged = merge_runs([r.iter_entries() for r in readers], first=MAX_RUN)
     beneath = Beneath(version, out)
-    kept = entry_runs(retain(merged, snapshots, fragments, beneath.is_bottommost, result.tally))
+    kept = map(
+        columns_of,
+        retain_runs(merged, snapshots, fragments, beneath.is_bottommost, result.tally),
+    )
     tombstones = retained_range_tombstones(
         fragments,
         snapshots,

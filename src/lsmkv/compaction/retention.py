@@ -23,8 +23,10 @@ key apart except by the newest, so:
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from itertools import chain, islice
+from operator import itemgetter, ne
 
 from ..core.keys import KIND_DELETE, Entry
 from ..manifest.version import Version
@@ -115,6 +117,79 @@ def retain(
             tally.tombstones_dropped += 1  # rule 3
             continue
         yield entry
+
+
+_KEY = itemgetter(0)
+_KIND = itemgetter(2)
+
+
+def retain_runs(
+    runs: Iterable[list[Entry]],
+    snapshots: list[int],
+    fragments: Fragments,
+    bottommost: Bottommost,
+    tally: RetentionTally,
+) -> Iterator[list[Entry]]:
+    """`retain` over runs of entries (lists whose concatenation is in internal order, as
+    `merge_runs` yields them), giving runs of the entries kept.
+
+    Why: rule 1 and rule 3 are all that apply when no snapshot and no range tombstone
+    exist (the usual compaction), and a run with no repeated key and no point
+    tombstone keeps every entry under them. That is checked with C-level passes
+    (one over the keys, one over the kinds), so such a run passes with no Python step
+    per entry; only runs where versions of one key meet or a tombstone needs a decision
+    go through the rules entry by entry. With snapshots or range tombstones every entry
+    goes through `retain`.
+    """
+    if snapshots or fragments:
+        yield from _chunked(
+            retain(chain.from_iterable(runs), snapshots, fragments, bottommost, tally)
+        )
+        return
+    is_bottom: Callable[[bytes], bool]
+    if isinstance(bottommost, bool):
+        everywhere = bottommost
+
+        def is_bottom(_key: bytes) -> bool:
+            return everywhere
+
+    else:
+        is_bottom = bottommost
+    last_key: bytes | None = None
+    for run in runs:
+        if not run:
+            continue
+        keys = list(map(_KEY, run))
+        if (
+            keys[0] != last_key
+            and all(map(ne, keys, islice(keys, 1, None)))
+            and KIND_DELETE not in map(_KIND, run)
+        ):
+            last_key = keys[-1]
+            yield run
+            continue
+        kept = []
+        for entry in run:
+            key = entry[0]
+            if key == last_key:
+                tally.shadowed_dropped += 1  # rule 1 (one stripe: no snapshots)
+                continue
+            last_key = key
+            if entry[2] == KIND_DELETE and is_bottom(key):
+                tally.tombstones_dropped += 1  # rule 3
+                continue
+            kept.append(entry)
+        if kept:
+            yield kept
+
+
+def _chunked(entries: Iterator[Entry], size: int = 1024) -> Iterator[list[Entry]]:
+    while True:
+        part = list(islice(entries, size))
+        if part:
+            yield part
+        if len(part) < size:
+            return
 
 
 def retained_range_tombstones(
