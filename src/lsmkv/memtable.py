@@ -13,9 +13,10 @@ no Python step per entry.
 
 Concurrency: exactly one thread writes a memtable at a time (the write-group leader).
 Readers never lock for a get: the columns only grow, and a key's dict slot is stored
-last, after its version is in the columns, so a reader sees either the old newest
-position or the new one, both complete. The sorted key list is replaced, never mutated,
-so an iterator keeps a consistent list while writers go on.
+after its version is in the columns, so a reader sees either the old newest position
+or the new one, both complete; a new key joins the key list only after its slot, so an
+iterator that finds a key in the list finds its slot. The sorted key list is replaced,
+never mutated, so an iterator keeps a consistent list while writers go on.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from __future__ import annotations
 import threading
 from array import array
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator, Sequence
-from operator import itemgetter
+from collections.abc import Iterator, Sequence
+from itertools import repeat
+from operator import itemgetter, lshift, or_
 from typing import TypeVar
 
 from .core.keys import KIND_DELETE, KIND_PUT, KIND_RANGE_DELETE, Entry
@@ -38,6 +40,8 @@ T = TypeVar("T")
 # the trailer (8) and the two key-list slots (16), measured with tracemalloc on
 # CPython 3.11 (tests/unit/test_memtable.py checks the figure stays honest).
 ENTRY_OVERHEAD_BYTES = 180
+_FIRST, _SECOND, _THIRD = (itemgetter(i) for i in range(3))
+
 # An overwrite of a key already in the memtable also costs its `older` dict slot.
 OLDER_VERSION_BYTES = 90
 
@@ -101,52 +105,62 @@ class Memtable:
         index = self.index
         old = index.get(key)
         if old is None:
+            # The dict slot before the key list: an iterator that finds the key in the
+            # list must find its slot. The slot after the columns: see the module docs.
+            index[key] = pos
             self._new_keys.append(key)
             self.approx_bytes += len(key) + len(value) + ENTRY_OVERHEAD_BYTES
         else:
             self.older[pos] = old
+            index[key] = pos
             self.approx_bytes += len(key) + len(value) + ENTRY_OVERHEAD_BYTES + OLDER_VERSION_BYTES
-        index[key] = pos  # last: readers see the new version only once it is whole
         if kind == KIND_DELETE:
             self.point_deletes += 1
 
-    def add_many(self, seq: int, ops: Iterable[tuple[int, bytes, bytes]]) -> None:
+    def add_many(self, seq: int, ops: Sequence[tuple[int, bytes, bytes]]) -> None:
         """Insert a batch's ops `(kind, key, value)` with seqs seq, seq+1, ...
 
-        Same result as `add` per op; the counters are updated once per batch, which
-        matters for large batches (this is the commit path when tracing is off).
+        Same result as `add` per op. The usual batch (no range deletion, every key new
+        to the memtable and distinct) goes in with C-level passes: the columns are
+        extended and the dict updated whole, no Python step per op. Readers cannot see
+        a half-applied batch: its seqs are above the published sequence number until
+        the whole group is in.
         """
+        n = len(ops)
+        if not n:
+            return
+        kinds = list(map(_FIRST, ops))
+        if KIND_RANGE_DELETE in kinds:
+            for kind, key, value in ops:
+                self.add(seq, kind, key, value)
+                seq += 1
+            return
+        keys = list(map(_SECOND, ops))
+        batch_values = list(map(_THIRD, ops))
         index = self.index
         values = self.values
-        trailers = self.trailers
-        new_keys = self._new_keys
-        older = self.older
-        first = seq
         pos = len(values)
-        nbytes = deletes = overwrites = 0
-        for kind, key, value in ops:
-            if kind == KIND_RANGE_DELETE:
-                self.range_tombstones.append((key, value, seq))
-            else:
-                values.append(value)
-                trailers.append(seq << 8 | kind)
+        values += batch_values
+        self.trailers.extend(map(or_, map(lshift, range(seq, seq + n), repeat(8)), kinds))
+        nbytes = sum(map(len, keys)) + sum(map(len, batch_values))
+        overwrites = 0
+        if list(map(index.get, keys)).count(None) == n and len(set(keys)) == n:
+            index.update(zip(keys, range(pos, pos + n), strict=True))
+            self._new_keys += keys  # after the slots, as in `add`
+        else:
+            new_keys = self._new_keys
+            older = self.older
+            for key in keys:
                 old = index.get(key)
-                if old is None:
-                    new_keys.append(key)
-                else:
+                if old is not None:
                     older[pos] = old
                     overwrites += 1
                 index[key] = pos
+                if old is None:
+                    new_keys.append(key)
                 pos += 1
-                if kind == KIND_DELETE:
-                    deletes += 1
-            nbytes += len(key) + len(value)
-            seq += 1
-        count = seq - first
-        self.point_deletes += deletes
-        self.approx_bytes += (
-            nbytes + count * ENTRY_OVERHEAD_BYTES + overwrites * OLDER_VERSION_BYTES
-        )
+        self.point_deletes += kinds.count(KIND_DELETE)
+        self.approx_bytes += nbytes + n * ENTRY_OVERHEAD_BYTES + overwrites * OLDER_VERSION_BYTES
 
     # ------------------------------------------------------------------ reads
     def get(self, key: bytes, read_seq: int) -> Entry | None:
