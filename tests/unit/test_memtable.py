@@ -64,3 +64,27 @@ def test_an_iterator_keeps_its_key_list_while_writers_go_on() -> None:
     assert [e[0] for e in rest] == [b"b", b"c", b"d"]  # the new key is not seen
     assert [e[0] for e in m.iter_latest(100)][:2] == [b"a", b"aa"]
     m.check()
+
+
+def test_memtable_bytes_is_real_memory() -> None:
+    """`approx_bytes` (what `memtable_bytes` limits) tracks the memory the entries really
+    take, measured by tracemalloc: the structures, plus the key and value objects."""
+    import sys
+    import tracemalloc
+
+    n = 20_000
+    keys = [b"%016d" % ((i * 7919) % n) for i in range(n)]
+    values = [bytes([i & 0xFF]) * 100 for i in range(n)]
+    objects = sum(sys.getsizeof(k) + sys.getsizeof(v) for k, v in zip(keys, values, strict=True))
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        m = Memtable(1)
+        for i, (k, v) in enumerate(zip(keys, values, strict=True)):
+            m.add(i + 1, KIND_PUT, k, v)
+        m.sorted_keys()
+        structures = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    real = structures + objects
+    assert 0.8 * real <= m.approx_bytes <= 1.25 * real, (m.approx_bytes, real)
