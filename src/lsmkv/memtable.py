@@ -244,7 +244,8 @@ class Memtable:
         with self._sort_lock:
             upto = len(new_keys)
             if self._merged < upto:
-                merged = self._sorted + new_keys[self._merged : upto]
+                fresh = new_keys[self._merged : upto]
+                merged = self._sorted + fresh if self._sorted else fresh
                 merged.sort()
                 self._sorted = merged  # replaced whole: iterators keep their own list
                 self._merged = upto
