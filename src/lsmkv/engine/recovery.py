@@ -16,7 +16,7 @@ from ..compaction.job import memtable_runs, write_tables
 from ..compaction.retention import RetentionTally
 from ..core import filenames
 from ..errors import CorruptionError, Error, NotFoundError
-from ..manifest.edit import VersionEdit
+from ..manifest.edit import FileMeta, VersionEdit
 from ..memtable import Memtable
 from ..wal.replay import check_sealed_wals, iter_ops, read_wal
 from ..wal.writer import WalWriter
@@ -109,6 +109,9 @@ class RecoveryMixin(EngineBase):
             num for kind, num in store_files if kind == "log" and num >= versions.log_number
         )
         recovered = Memtable(0)
+        outputs: list[FileMeta] = []  # tables written from replayed WALs
+        # A read-only open keeps what it replays in memory: it may not write tables.
+        limit = float("inf") if self._read_only else opts.memtable_bytes
         last_seq = versions.last_seq
         check_sealed_wals(versions.sealed_wals, logs, path, fs, opts.wal_recovery_mode)
         if versions.log_number and versions.log_number not in logs:
@@ -130,9 +133,17 @@ class RecoveryMixin(EngineBase):
                 mode=opts.wal_recovery_mode,
                 decode=False,
             )
+            add = recovered.add
             for seq, kind, key, value in iter_ops(contents):
-                recovered.add(seq, kind, key, value)
+                add(seq, kind, key, value)
                 last_seq = max(last_seq, seq)
+                if recovered.approx_bytes >= limit:
+                    # Bounded memory: several WALs' worth of writes (up to three
+                    # memtables' at a close) go to level 0 a memtable's worth at a
+                    # time, oldest first, all named by the one edit below.
+                    outputs += self._write_recovered(recovered)
+                    recovered = Memtable(0)
+                    add = recovered.add
             if self._trace is not None:
                 self._trace(
                     "recovery.wal_replayed",
@@ -150,14 +161,8 @@ class RecoveryMixin(EngineBase):
             self._sv = make_super_version(Memtable(0), imms, versions.current)
             return
         edit = VersionEdit(last_seq=last_seq)
-        if recovered.entry_count:
-            outputs, _ = write_tables(
-                memtable_runs(recovered, [], RetentionTally()),
-                list(recovered.fragments.tombstones()),
-                self._job_context(),
-                None,
-                "recovery",
-            )
+        outputs += self._write_recovered(recovered)
+        if outputs:
             edit.added = [(0, f) for f in outputs]
         # The new WAL exists, durably, before the manifest names it: so the WAL numbered
         # `log_number` is always on disk, which is what lets the check below tell a
@@ -172,3 +177,16 @@ class RecoveryMixin(EngineBase):
         self._sv = make_super_version(Memtable(wal_number), (), versions.current)
         self._live_versions.add(versions.current)
         self._delete_obsolete_files()
+
+    def _write_recovered(self, recovered: Memtable) -> list[FileMeta]:
+        """Level-0 tables holding a memtable rebuilt from WALs (none if it is empty)."""
+        if not recovered.entry_count:
+            return []
+        outputs, _ = write_tables(
+            memtable_runs(recovered, [], RetentionTally()),
+            list(recovered.fragments.tombstones()),
+            self._job_context(),
+            None,
+            "recovery",
+        )
+        return outputs
