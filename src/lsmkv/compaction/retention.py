@@ -25,8 +25,8 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from itertools import chain, islice
-from operator import itemgetter, ne
+from itertools import chain, compress, islice, repeat
+from operator import and_, eq, itemgetter, ne
 
 from ..core.keys import KIND_DELETE, Entry
 from ..manifest.version import Version
@@ -134,53 +134,48 @@ def retain_runs(
     `merge_runs` yields them), giving runs of the entries kept.
 
     Why: rule 1 and rule 3 are all that apply when no snapshot and no range tombstone
-    exist (the usual compaction), and a run with no repeated key and no point
-    tombstone keeps every entry under them. That is checked with C-level passes
-    (one over the keys, one over the kinds), so such a run passes with no Python step
-    per entry; only runs where versions of one key meet or a tombstone needs a decision
-    go through the rules entry by entry. With snapshots or range tombstones every entry
-    goes through `retain`.
+    exist (the usual compaction), and both reduce to C-level passes over a run: rule 1
+    compares each key with the one before it (`map(ne, ...)`), giving a keep mask
+    applied with `compress`; rule 3 then costs one Python step per point tombstone that
+    survived rule 1, and none per put. A run with no repeated key and no tombstone is
+    passed on as it is. With snapshots or range tombstones every entry goes through
+    `retain`.
     """
     if snapshots or fragments:
         yield from _chunked(
             retain(chain.from_iterable(runs), snapshots, fragments, bottommost, tally)
         )
         return
-    is_bottom: Callable[[bytes], bool]
-    if isinstance(bottommost, bool):
-        everywhere = bottommost
-
-        def is_bottom(_key: bytes) -> bool:
-            return everywhere
-
-    else:
+    is_bottom: Callable[[bytes], bool] | None = None  # None: a bool answers for all keys
+    if not isinstance(bottommost, bool):
         is_bottom = bottommost
     last_key: bytes | None = None
     for run in runs:
         if not run:
             continue
+        n = len(run)
         keys = list(map(_KEY, run))
-        if (
-            keys[0] != last_key
-            and all(map(ne, keys, islice(keys, 1, None)))
-            and KIND_DELETE not in map(_KIND, run)
-        ):
-            last_key = keys[-1]
-            yield run
+        # Rule 1 (one stripe, no snapshots): keep the first version of each key.
+        newest = list(map(ne, keys, chain((last_key,), keys)))
+        last_key = keys[-1]
+        kinds = list(map(_KIND, run))
+        deletes = KIND_DELETE in kinds
+        firsts = newest.count(True)
+        if not deletes and firsts == n:
+            yield run  # the usual run: nothing to drop
             continue
-        kept = []
-        for entry in run:
-            key = entry[0]
-            if key == last_key:
-                tally.shadowed_dropped += 1  # rule 1 (one stripe: no snapshots)
-                continue
-            last_key = key
-            if entry[2] == KIND_DELETE and is_bottom(key):
-                tally.tombstones_dropped += 1  # rule 3
-                continue
-            kept.append(entry)
-        if kept:
-            yield kept
+        tally.shadowed_dropped += n - firsts
+        if deletes and (is_bottom is not None or bottommost):
+            # Rule 3: a point tombstone that survived rule 1 goes where nothing below
+            # it may hold the key. One Python step per such tombstone, none per put.
+            is_delete = map(eq, kinds, repeat(KIND_DELETE))
+            for i in compress(range(n), list(map(and_, newest, is_delete))):
+                if is_bottom is None or is_bottom(keys[i]):
+                    newest[i] = False
+                    tally.tombstones_dropped += 1
+        survivors = list(compress(run, newest))
+        if survivors:
+            yield survivors
 
 
 def _chunked(entries: Iterator[Entry], size: int = 1024) -> Iterator[list[Entry]]:
