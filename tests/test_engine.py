@@ -11,6 +11,7 @@ from pathlib import Path
 
 import lsmkv
 from lsmkv.storage.fs import OSFileSystem, WritableFile
+from lsmkv.testing import MemFS
 
 
 class _SlowSyncFile(WritableFile):
@@ -201,3 +202,47 @@ def test_a_traced_get_counts_like_an_untraced_one(tmp_path: Path) -> None:
         return {n: c[n] for n in names}
 
     assert run(lambda event: None) == run(None)
+
+
+class _GatedTablesFS(MemFS):
+    """A MemFS on which creating a table waits for `gate`: flushes hang, WALs pile up."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+
+    def create(self, path: str) -> WritableFile:
+        if path.endswith(".sst"):
+            self.gate.wait()
+        return super().create(path)
+
+
+def test_recovery_writes_each_memtables_worth_to_level_0() -> None:
+    # Several memtables' worth of WALs, none flushed at the crash (flushes wait at the
+    # gate). Recovery must not rebuild them as one memtable several times the limit:
+    # it writes level-0 tables as the rebuilt memtable fills.
+    fs = _GatedTablesFS()
+    limit = 64 * 1024
+    value = b"v" * 100
+    per_memtable = limit // (7 + len(value) + 300) + 1  # entries that fill one
+    db = lsmkv.open("/db", fs=fs, memtable_bytes=limit, max_immutable_memtables=3)
+    written = 0
+    try:
+        # Stop before the switch that would stall behind the gate.
+        while len(db._sv.imms) < 3:
+            db.put(b"k%06d" % written, value, sync=True)
+            written += 1
+        image = fs.clone()  # the files as a kill -9 now would leave them
+    finally:
+        fs.gate.set()
+        db.close()
+    assert len([n for n in image.listdir("/db") if n.endswith(".log")]) >= 4
+    # No compaction after the reopen: it could move the recovered tables out of L0.
+    with lsmkv.open("/db", fs=image, memtable_bytes=limit, background_compaction=False) as db:
+        level0 = db.stats()["levels"][0]
+        assert level0["entries"] == written
+        # Each table holds at most a memtable's worth plus the WAL that overfilled it.
+        assert level0["files"] >= written / (2 * per_memtable), (level0, written)
+        assert level0["files"] >= 2
+        assert all(db.get(b"k%06d" % i) == value for i in range(written))
+        assert len(list(db.scan())) == written

@@ -109,9 +109,8 @@ class RecoveryMixin(EngineBase):
             num for kind, num in store_files if kind == "log" and num >= versions.log_number
         )
         recovered = Memtable(0)
-        outputs: list[FileMeta] = []  # tables written from replayed WALs
         # A read-only open keeps what it replays in memory: it may not write tables.
-        limit = float("inf") if self._read_only else opts.memtable_bytes
+        limit = float("inf") if self._read_only else self._memtable_limit
         last_seq = versions.last_seq
         check_sealed_wals(versions.sealed_wals, logs, path, fs, opts.wal_recovery_mode)
         if versions.log_number and versions.log_number not in logs:
@@ -122,6 +121,7 @@ class RecoveryMixin(EngineBase):
                 "manifest lost its later edits",
                 os.path.join(path, filenames.wal_name(versions.log_number)),
             )
+        edit = VersionEdit()
         for i, number in enumerate(logs):
             wal_path = os.path.join(path, filenames.wal_name(number))
             # Every WAL but the newest was fsync'd in full when the next one started,
@@ -138,10 +138,14 @@ class RecoveryMixin(EngineBase):
                 add(seq, kind, key, value)
                 last_seq = max(last_seq, seq)
                 if recovered.approx_bytes >= limit:
-                    # Bounded memory: several WALs' worth of writes (up to three
-                    # memtables' at a close) go to level 0 a memtable's worth at a
-                    # time, oldest first, all named by the one edit below.
-                    outputs += self._write_recovered(recovered)
+                    # Several WALs (immutable memtables not yet flushed at a crash or
+                    # close), or one WAL written with a larger memtable_bytes, must not
+                    # become one memtable several times the configured size: write each
+                    # memtable's worth to level 0 as it fills, as RocksDB's recovery
+                    # does, so recovery holds at most about one memtable in memory.
+                    # Newer writes go to newer (higher-numbered) L0 tables, so age
+                    # order holds; the one edit below names them all.
+                    edit.added += self._write_recovered(recovered)
                     recovered = Memtable(0)
                     add = recovered.add
             if self._trace is not None:
@@ -152,7 +156,7 @@ class RecoveryMixin(EngineBase):
                     dropped_tail_bytes=contents.result.dropped_tail_bytes,
                 )
             stopped_early = contents.result.stopped_early
-            del contents  # the WAL's bytes: not needed once replayed
+            del contents  # the WAL's bytes: not held while the next one is read
             if stopped_early:
                 break  # point_in_time: nothing after the first damage is replayed
         self._last_seq = self._visible_seq = last_seq
@@ -160,10 +164,9 @@ class RecoveryMixin(EngineBase):
             imms = (recovered,) if recovered.entry_count else ()
             self._sv = make_super_version(Memtable(0), imms, versions.current)
             return
-        edit = VersionEdit(last_seq=last_seq)
-        outputs += self._write_recovered(recovered)
-        if outputs:
-            edit.added = [(0, f) for f in outputs]
+        edit.last_seq = last_seq
+        if recovered.entry_count:
+            edit.added += self._write_recovered(recovered)
         # The new WAL exists, durably, before the manifest names it: so the WAL numbered
         # `log_number` is always on disk, which is what lets the check below tell a
         # manifest that lost edits (or a deleted WAL) from a crash. A crash before the
@@ -178,10 +181,9 @@ class RecoveryMixin(EngineBase):
         self._live_versions.add(versions.current)
         self._delete_obsolete_files()
 
-    def _write_recovered(self, recovered: Memtable) -> list[FileMeta]:
-        """Level-0 tables holding a memtable rebuilt from WALs (none if it is empty)."""
-        if not recovered.entry_count:
-            return []
+    def _write_recovered(self, recovered: Memtable) -> list[tuple[int, FileMeta]]:
+        """Write a memtable rebuilt from WALs to level-0 tables (not yet in the manifest:
+        the caller's one edit names them all, with the new log number)."""
         outputs, _ = write_tables(
             memtable_runs(recovered, [], RetentionTally()),
             list(recovered.fragments.tombstones()),
@@ -189,4 +191,4 @@ class RecoveryMixin(EngineBase):
             None,
             "recovery",
         )
-        return outputs
+        return [(0, f) for f in outputs]
