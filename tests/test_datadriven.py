@@ -83,6 +83,7 @@ class Picking:
         self.version = Version.empty(4)
         self.pointers: dict[int, bytes] = {}
         self.exhausted: dict[int, int] = {}
+        self.running: list[picker.Compaction] = []  # as the engine's running compactions
 
     def define(self, args: dict[str, str], lines: list[str]) -> list[str]:
         """Lines `L<n>: <file>; <file>; ...` (see `_file`)."""
@@ -96,6 +97,7 @@ class Picking:
         self.version.check()
         self.pointers = {}
         self.exhausted = {}
+        self.running = []
         return [
             f"L{n}: {' '.join(str(f.number) for f in fs)}"
             for n, fs in enumerate(self.version.levels)
@@ -106,16 +108,36 @@ class Picking:
         known = {k: int(v) for k, v in args.items() if k not in ("horizon", "pointer", "lo", "hi")}
         return make_options({"num_levels": self.version.num_levels, **known})
 
-    def pick(self, args: dict[str, str], lines: list[str]) -> list[str]:
+    def _pick(self, args: dict[str, str]) -> picker.Compaction | None:
         if "pointer" in args:
             level, key = args["pointer"].split(":")
             self.pointers[int(level)] = key.encode()
         horizon = int(args["horizon"]) if "horizon" in args else None
-        c = picker.pick(self.version, self._options(args), self.pointers, self.exhausted, horizon)
+        busy = picker.Busy.of(self.running)
+        return picker.pick(
+            self.version, self._options(args), self.pointers, self.exhausted, horizon, busy
+        )
+
+    def pick(self, args: dict[str, str], lines: list[str]) -> list[str]:
+        """The picker's choice, clear of the compactions `run` started (if any)."""
+        c = self._pick(args)
         if c is None:
             return ["none"]
         gp = " ".join(str(f.number) for f in c.grandparents) or "-"
         return [c.describe(), f"grandparents: {gp}"]
+
+    def run(self, args: dict[str, str], lines: list[str]) -> list[str]:
+        """Pick, and hold the pick as running (its files being compacted), as a
+        compaction thread does; `finish` ends every running one."""
+        c = self._pick(args)
+        if c is None:
+            return ["none"]
+        self.running.append(c)
+        return [f"running: {c.describe()}"]
+
+    def finish(self, args: dict[str, str], lines: list[str]) -> list[str]:
+        self.running = []
+        return ["ok"]
 
     def exhaust(self, args: dict[str, str], lines: list[str]) -> list[str]:
         """Record `file=N horizon=S`, as the engine does after a bottom DTC rewrite."""

@@ -170,4 +170,4 @@ def test_each_engine_method_is_defined_once() -> None:
                 owners.setdefault(name, []).append(cls.__name__)
     twice = {name: classes for name, classes in owners.items() if len(classes) > 1}
     assert not twice, f"methods defined in more than one engine part: {twice}"
-    assert {"_commit", "_recover", "_next_job", "_scan_at", "_stats"} <= owners.keys()
+    assert {"_commit", "_recover", "_next_compaction", "_scan_at", "_stats"} <= owners.keys()

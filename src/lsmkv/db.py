@@ -9,8 +9,8 @@ lookup inline, `scan` goes straight to `_scan_at`.
 
 Data flows one way. A write: `WriteBatch` encoding -> group commit (engine/commit.py)
 -> WAL append (+ fsync) -> memtable. A full memtable becomes immutable and a new WAL
-starts; the background thread flushes it to a level-0 SSTable and records that in the
-manifest, then deletes the WAL. Compaction merges tables down the levels. A read takes
+starts; the flush thread writes it to a level-0 SSTable and records that in the
+manifest, then deletes the WAL. Compaction threads merge tables down the levels. A read takes
 the current SuperVersion (memtable, immutable memtables, Version) in one step and walks
 it newest to oldest (engine/read.py).
 
@@ -317,7 +317,7 @@ class DB(
     def flush(self) -> None:
         """Turn the memtable into a level-0 SSTable now, and wait until it is written.
 
-        Cost: one memtable switch (a WAL fsync and a new WAL), then the background thread
+        Cost: one memtable switch (a WAL fsync and a new WAL), then the flush thread
         writes one table and one manifest record. Durability: on return the data is in
         an fsync'd table named by an fsync'd manifest. Raises ClosedError, DiskError.
 
@@ -332,8 +332,9 @@ class DB(
 
         Level by level from L0, the files overlapping the range (all of L0 if any L0 file
         does) are merged into the next level; at the deepest level, files in the range
-        that still hold tombstones are rewritten in place. Background compactions wait
-        meanwhile (flushes do not). Flushes the memtable first and blocks until done.
+        that still hold tombstones are rewritten in place. It runs alone: it waits for
+        running compactions to end, and automatic ones wait until it is done (flushes go
+        on). Flushes the memtable first and blocks until done.
         Cost: reads and rewrites every overlapping table once per level it passes.
         Raises ClosedError if the store closes meanwhile, DiskError on an I/O failure.
 
@@ -476,8 +477,9 @@ class DB(
         """Stop background work, sync and close files, release the lock. Idempotent.
 
         Durability: on return every acknowledged write, sync=False ones included, is
-        in an fsync'd WAL. Cost: waits for queued writers and the running background
-        job; one WAL fsync and one manifest record. Raises nothing on a second call.
+        in an fsync'd WAL. Cost: waits for queued writers and for the job each
+        background thread is running; one WAL fsync and one manifest record. Raises
+        nothing on a second call.
 
         >>> db.close()
         >>> db.close()

@@ -53,6 +53,12 @@ class Options:
 
     # --- Compaction (leveled, as LevelDB/RocksDB) ---
     background_compaction: bool = True
+    # Threads that run compactions (RocksDB's max_background_compactions); flushes have
+    # a thread of their own besides, so a flush never waits behind a compaction. In
+    # CPython the GIL runs one thread's Python at a time: more threads overlap I/O
+    # (reads, writes, fsyncs), not the merging itself. What they buy is that a long
+    # deep-level compaction no longer holds up an urgent L0 -> L1 (docs/compaction.md).
+    max_background_compactions: int = 1
     num_levels: int = 7
     level0_compaction_trigger: int = 4  # L0 files that start a compaction
     level0_slowdown_trigger: int = 8  # L0 files that delay each write by 1 ms
@@ -91,6 +97,7 @@ class Options:
             "max_immutable_memtables",
             "level0_compaction_trigger",
             "deletion_window_entries",
+            "max_background_compactions",
         )
         for name in positive:
             value = getattr(self, name)

@@ -8,6 +8,8 @@ import os
 import threading
 from typing import Any
 
+import pytest
+
 import lsmkv
 from lsmkv.core.trace import TraceRecorder
 
@@ -79,10 +81,15 @@ FILE_INFO = {
 }
 
 
-def test_events_carry_documented_fields(tmp_path: os.PathLike[str]) -> None:
+@pytest.mark.parametrize("threads", [1, 2])
+def test_events_carry_documented_fields(tmp_path: os.PathLike[str], threads: int) -> None:
     rec = TraceRecorder()
     opts = dict(
-        SMALL, level0_compaction_trigger=2, level0_slowdown_trigger=2, level0_stop_trigger=3
+        SMALL,
+        level0_compaction_trigger=2,
+        level0_slowdown_trigger=2,
+        level0_stop_trigger=3,
+        max_background_compactions=threads,
     )
     with lsmkv.open(os.path.join(tmp_path, "db"), listeners=[rec], **opts) as db:
         for i in range(1500):
@@ -100,11 +107,16 @@ def test_events_carry_documented_fields(tmp_path: os.PathLike[str]) -> None:
         assert FIELDS[e["event"]] <= set(e) and extra <= OPTIONAL.get(e["event"], set()), e
         for info in e.get("inputs", []) + e.get("outputs", []):
             assert set(info) == FILE_INFO
-    # Begun/completed pairs share a job id; every flush and compaction completed.
+    # Begun/completed pairs share a job id; every flush and compaction completed (with
+    # several threads they may end in another order than they began); job ids are unique
+    # across flushes and compactions.
+    all_begun = []
     for kind in ("flush", "compaction"):
         begun = [e["job"] for e in events if e["event"] == f"{kind}.begin"]
         done = [e["job"] for e in events if e["event"] == f"{kind}.end"]
-        assert begun == done and begun
+        assert sorted(begun) == sorted(done) and begun
+        all_begun += begun
+    assert len(set(all_begun)) == len(all_begun)
     # Each table a compaction or flush reports as output was announced as created, and
     # each rewritten input was deleted afterwards.
     created = {e["file"] for e in events if e["event"] == "file.created"}
@@ -128,8 +140,11 @@ def test_events_carry_documented_fields(tmp_path: os.PathLike[str]) -> None:
     }
 
 
-def test_close_while_a_writer_is_stopped_does_not_deadlock(tmp_path: os.PathLike[str]) -> None:
-    """Hold the background thread inside a listener so L0 fills and a writer stops;
+@pytest.mark.parametrize("threads", [1, 3])
+def test_close_while_a_writer_is_stopped_does_not_deadlock(
+    tmp_path: os.PathLike[str], threads: int
+) -> None:
+    """Hold the compaction threads inside a listener so L0 fills and a writer stops;
     close from another thread; then let the background go. Everything must finish."""
     gate = threading.Event()
     held = threading.Event()
@@ -146,6 +161,7 @@ def test_close_while_a_writer_is_stopped_does_not_deadlock(tmp_path: os.PathLike
         level0_slowdown_trigger=1,
         level0_stop_trigger=2,
         max_immutable_memtables=1,
+        max_background_compactions=threads,
     )
     db = lsmkv.open(os.path.join(tmp_path, "db"), listeners=[listener], **opts)
     outcome: list[BaseException | None] = []

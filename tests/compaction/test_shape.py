@@ -16,13 +16,19 @@ STRESS = 10 if os.environ.get("LSMKV_STRESS") == "full" else 1
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("threads", [1, 2])
 def test_random_fill_keeps_level_shape_and_space_amplification(
-    tmp_path: os.PathLike[str],
+    tmp_path: os.PathLike[str], threads: int
 ) -> None:
     rng = random.Random(7)
     n = 12000 * STRESS
     stop = 6
-    opts = dict(SMALL, level0_slowdown_trigger=5, level0_stop_trigger=stop)
+    opts = dict(
+        SMALL,
+        level0_slowdown_trigger=5,
+        level0_stop_trigger=stop,
+        max_background_compactions=threads,
+    )
     max_l0 = 0
     with lsmkv.open(os.path.join(tmp_path, "db"), **opts) as db:
         for i in range(n):

@@ -27,13 +27,17 @@ def _check(snap: lsmkv.Snapshot | lsmkv.DB, model: dict[bytes, bytes], keys: lis
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize(("seed", "threads"), [(1, 1), (2, 2), (3, 3)])
 def test_snapshots_read_their_point_in_time_under_background_compaction(
-    tmp_path: os.PathLike[str], seed: int
+    tmp_path: os.PathLike[str], seed: int, threads: int
 ) -> None:
     rng = random.Random(seed)
     opts = dict(
-        SMALL, level0_compaction_trigger=2, level0_slowdown_trigger=3, level0_stop_trigger=5
+        SMALL,
+        level0_compaction_trigger=2,
+        level0_slowdown_trigger=3,
+        level0_stop_trigger=5,
+        max_background_compactions=threads,
     )
     keys = [b"k%04d" % i for i in range(400)]
     model: dict[bytes, bytes] = {}

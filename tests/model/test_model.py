@@ -57,6 +57,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     ),
     "traced": dict(memtable_bytes=2048, block_size_bytes=128, level1_bytes=8192),
 }
+# The same tiny store with several compaction threads (max_background_compactions):
+# whatever runs at once, every read must agree with the model.
+PRESETS["tiny_2_threads"] = dict(PRESETS["tiny"], max_background_compactions=2)
+PRESETS["tiny_3_threads"] = dict(PRESETS["tiny"], max_background_compactions=3)
 
 KEYS = st.binary(min_size=0, max_size=3).map(lambda b: b"k" + b)
 VALUES = st.binary(min_size=0, max_size=40)
@@ -228,10 +232,12 @@ class StoreMachine(RuleBasedStateMachine):
         assert list(self.db.scan()) == sorted(self.model.items())
 
 
-def _make_test(preset: str) -> Any:
+def _make_test(preset: str, share: float = 1.0) -> Any:
+    """The Hypothesis test of `preset`, with `share` of the usual number of examples."""
     machine = type(f"StoreMachine_{preset}", (StoreMachine,), {"preset": preset})
+    examples = int(os.environ.get("LSMKV_MODEL_EXAMPLES", "25"))
     machine.TestCase.settings = settings(
-        max_examples=int(os.environ.get("LSMKV_MODEL_EXAMPLES", "25")),
+        max_examples=max(1, int(examples * share)),
         stateful_step_count=60,
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
@@ -240,6 +246,9 @@ def _make_test(preset: str) -> Any:
 
 
 TestTiny = _make_test("tiny")
+# Half the examples each: together they cost about one more preset in CI time.
+TestTiny2Threads = _make_test("tiny_2_threads", 0.5)
+TestTiny3Threads = _make_test("tiny_3_threads", 0.5)
 TestTinyZlibNoBloom = _make_test("tiny_zlib_no_bloom")
 TestManualCompactionOnly = _make_test("manual_compaction_only")
 TestTraced = _make_test("traced")

@@ -17,7 +17,6 @@ import errno
 import random
 import threading
 from collections import Counter
-from typing import Any
 
 import pytest
 
@@ -59,24 +58,18 @@ def scenario(seed: int, op: str, err: int, tally: Tally) -> None:
     rng = random.Random(seed)
     fs = FaultFS(MemFS(), seed=seed)
     w = Workload(seed, keys=60)
-    state = {"action": "open", "flush": 0, "compaction": 0}
+    state = {"action": "open"}
     fired: list[str] = []
-
-    def listener(event: dict[str, Any]) -> None:
-        name = event["event"]
-        for p in ("flush", "compaction"):
-            if name == f"{p}.begin":
-                state[p] += 1
-            elif name == f"{p}.end":
-                state[p] -= 1
 
     def on_fault(o: str, e: int, path: str) -> None:
         if "MANIFEST" in path or "CURRENT" in path:
             phase = "manifest"
         elif state["action"] == "open":
             phase = "open"
-        elif threading.current_thread().name.startswith("lsmkv-bg"):
-            phase = "compaction" if state["compaction"] else "flush"
+        elif threading.current_thread().name.startswith("lsmkv-flush"):
+            phase = "flush"
+        elif threading.current_thread().name.startswith("lsmkv-compaction"):
+            phase = "compaction"
         elif state["action"] in ("flush", "compact"):
             phase = "flush" if state["action"] == "flush" else "compaction"
         else:
@@ -86,7 +79,8 @@ def scenario(seed: int, op: str, err: int, tally: Tally) -> None:
         tally.phases[phase] += 1
 
     fs.on_fault = on_fault
-    opts = dict(SMALL_STORE, listeners=[listener])
+    # One to three compaction threads, so faults also hit jobs running side by side.
+    opts = dict(SMALL_STORE, max_background_compactions=1 + seed % 3)
     db: lsmkv.DB | None = None
     started = 0
     for _round in range(3):

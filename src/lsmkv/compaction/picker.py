@@ -20,11 +20,17 @@ Leveled policy, as LevelDB and RocksDB (docs/compaction.md has the picture):
   entries, and pushes it down a level (or rewrites it in place at the last level) so
   its tombstones meet, and remove, what they delete. `pick` offers it when nothing is
   over target; the engine also gives it every other turn under load (engine/background.py).
+- With several compaction threads (`max_background_compactions`), each pick skips what
+  running compactions hold (`Busy`, RocksDB's `being_compacted`): a file already being
+  compacted is never handed out again, two compactions never write overlapping key
+  ranges into the same level, and only one compaction takes level 0 at a time (its
+  inputs are then all of L0 as it was, the oldest files, and files flushed meanwhile
+  stay for the next one, which keeps newer versions above older ones).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from ..manifest.edit import FileMeta
@@ -74,6 +80,51 @@ class Compaction:
         return f"L{self.level}->L{self.output_level} {self.reason} {ins} + {outs}{move}"
 
 
+@dataclass(frozen=True)
+class Busy:
+    """What the running compactions hold, so that a new pick stays clear of them.
+
+    `files`: numbers of every input file of a running compaction (RocksDB's
+    `being_compacted` flag); `outputs`: each running compaction's output level and the
+    key range it will write there; `level0`: a compaction taking level 0 is running.
+    """
+
+    files: frozenset[int] = frozenset()
+    outputs: tuple[tuple[int, bytes, bytes], ...] = ()
+    level0: bool = False
+
+    @staticmethod
+    def of(running: Iterable[Compaction]) -> Busy:
+        """The busy set of `running` compactions. Cost: O(their input files)."""
+        files: set[int] = set()
+        outputs = []
+        level0 = False
+        for c in running:
+            files.update(f.number for _, f in c.all_inputs)
+            outputs.append((c.output_level, *c.key_range()))
+            level0 = level0 or c.level == 0
+        return Busy(frozenset(files), tuple(outputs), level0)
+
+    def conflicts(self, c: Compaction) -> bool:
+        """Would `c` touch a file, or a key range of an output level, that a running
+        compaction holds? Why both: the inputs must not be read and removed twice, and
+        two compactions writing overlapping ranges into one level would leave that
+        level's files overlapping."""
+        if c.level == 0 and self.level0:
+            return True  # L0 files overlap: two L0 compactions could reorder versions
+        if any(f.number in self.files for _, f in c.all_inputs):
+            return True
+        lo, hi = c.key_range()
+        return any(
+            level == c.output_level and lo <= end and start <= hi
+            for level, start, end in self.outputs
+        )
+
+
+# Nothing is running: the busy set of a single-threaded pick.
+IDLE = Busy()
+
+
 def key_span(files: list[FileMeta]) -> tuple[bytes, bytes]:
     return min(f.smallest for f in files), max(f.largest for f in files)
 
@@ -83,11 +134,20 @@ def max_grandparent_overlap_bytes(options: Options) -> int:
     return 10 * options.target_file_bytes
 
 
-def level_scores(version: Version, options: Options) -> list[float]:
-    """Score per level (>= 1.0 means it needs compaction); the last level scores 0."""
-    scores = [len(version.levels[0]) / options.level0_compaction_trigger]
+def level_scores(version: Version, options: Options, busy: Busy = IDLE) -> list[float]:
+    """Score per level (>= 1.0 means it needs compaction); the last level scores 0.
+
+    Files a running compaction holds (`busy`) do not count, as in RocksDB: a level just
+    over target whose excess is already being compacted is not picked a second time.
+    """
+    held = busy.files
+    scores = [
+        sum(1 for f in version.levels[0] if f.number not in held)
+        / options.level0_compaction_trigger
+    ]
     for level in range(1, version.num_levels - 1):
-        scores.append(version.level_bytes(level) / options.level_target_bytes(level))
+        size = sum(f.size for f in version.levels[level] if f.number not in held)
+        scores.append(size / options.level_target_bytes(level))
     scores.append(0.0)
     return scores
 
@@ -134,11 +194,16 @@ def _with_overlaps(
 
 def round_robin(files: tuple[FileMeta, ...], pointer: bytes | None) -> FileMeta:
     """The first file whose range ends past `pointer`, wrapping to the first file."""
+    return round_robin_order(files, pointer)[0]
+
+
+def round_robin_order(files: tuple[FileMeta, ...], pointer: bytes | None) -> list[FileMeta]:
+    """`files` in the order a level offers them: from the first one whose range ends past
+    `pointer`, wrapping around (the later ones are for when the first is busy)."""
+    start = 0
     if pointer is not None:
-        for f in files:
-            if f.largest > pointer:
-                return f
-    return files[0]
+        start = next((i for i, f in enumerate(files) if f.largest > pointer), 0)
+    return [*files[start:], *files[:start]]
 
 
 def pick(
@@ -147,21 +212,35 @@ def pick(
     compact_pointers: Mapping[int, bytes],
     dtc_exhausted: Mapping[int, int] | None = None,
     horizon: int | None = None,
+    busy: Busy = IDLE,
 ) -> Compaction | None:
-    """The most urgent compaction, or None when there is nothing to do.
+    """The most urgent compaction that `busy` (what running compactions hold) allows,
+    or None when there is nothing to do.
 
     `dtc_exhausted` maps a file number to the snapshot horizon at which a DTC
     compaction already rewrote it at the bottom; `horizon` is the current one (the
-    oldest open snapshot's seq, None when no snapshot is open). Cost: O(files).
+    oldest open snapshot's seq, None when no snapshot is open). Levels are tried from
+    the highest score down; within a level, files in round-robin order, skipping those
+    that conflict with a running compaction. Cost: O(files) when nothing is busy, up to
+    O(files x overlaps) when many candidates are refused.
     """
-    scores = level_scores(version, options)
-    best = max(range(len(scores)), key=lambda lvl: scores[lvl])
-    if scores[best] >= 1.0:
-        if best == 0:
-            return _with_overlaps(version, 0, list(version.levels[0]), LEVEL0_FILES, options)
-        chosen = round_robin(version.levels[best], compact_pointers.get(best))
-        return _with_overlaps(version, best, [chosen], LEVEL_SIZE, options)
-    return pick_dense(version, options, dtc_exhausted or {}, horizon)
+    scores = level_scores(version, options, busy)
+    # Highest score first; `sorted` is stable, so on a tie the shallower level goes first.
+    for level in sorted(range(len(scores)), key=lambda lvl: -scores[lvl]):
+        if scores[level] < 1.0:
+            break
+        if level == 0:
+            c = _with_overlaps(version, 0, list(version.levels[0]), LEVEL0_FILES, options)
+            if not busy.conflicts(c):
+                return c
+            continue
+        for f in round_robin_order(version.levels[level], compact_pointers.get(level)):
+            if f.number in busy.files:
+                continue
+            c = _with_overlaps(version, level, [f], LEVEL_SIZE, options)
+            if not busy.conflicts(c):
+                return c
+    return pick_dense(version, options, dtc_exhausted or {}, horizon, busy)
 
 
 def is_dense(f: FileMeta, options: Options) -> bool:
@@ -170,7 +249,11 @@ def is_dense(f: FileMeta, options: Options) -> bool:
 
 
 def pick_dense(
-    version: Version, options: Options, exhausted: Mapping[int, int], horizon: int | None
+    version: Version,
+    options: Options,
+    exhausted: Mapping[int, int],
+    horizon: int | None,
+    busy: Busy = IDLE,
 ) -> Compaction | None:
     """Deletion-triggered compaction of the densest table (shallowest level first), or None.
 
@@ -186,6 +269,7 @@ def pick_dense(
             f
             for f in files
             if is_dense(f, options)
+            and f.number not in busy.files
             and (
                 # Above the data's bottom a push down makes progress by itself: the
                 # tombstones move toward what they delete (at most one push per level).
@@ -196,14 +280,18 @@ def pick_dense(
                 or _may_drop(f, exhausted, horizon)
             )
         ]
-        if not dense:
-            continue
-        f = max(dense, key=lambda f: (f.max_deletes_in_window, -f.number))
-        if level == 0:
-            return _with_overlaps(version, 0, list(version.levels[0]), DELETION_DENSITY, None)
-        if level == last:
-            return Compaction(level, level, [f], [], DELETION_DENSITY)
-        return _with_overlaps(version, level, [f], DELETION_DENSITY, None)
+        # Densest first; a candidate that conflicts with a running compaction is passed over.
+        for f in sorted(dense, key=lambda f: (-f.max_deletes_in_window, f.number)):
+            if level == 0:
+                c = _with_overlaps(version, 0, list(version.levels[0]), DELETION_DENSITY, None)
+            elif level == last:
+                c = Compaction(level, level, [f], [], DELETION_DENSITY)
+            else:
+                c = _with_overlaps(version, level, [f], DELETION_DENSITY, None)
+            if not busy.conflicts(c):
+                return c
+            if level == 0:
+                break  # every L0 candidate is the same compaction: all of L0
     return None
 
 

@@ -10,7 +10,7 @@ get.py        reads at a snapshot, multi_get, traced gets
 scan.py       range scans: sources, merge, tally
 snapshots.py  the sequence numbers open snapshots pin
 flush.py      an immutable memtable becomes a level-0 table
-background.py the background thread: job order, compactions, manual requests, hints
+background.py the flush thread and compaction threads: what runs next, manual requests, hints
 obsolete.py   deleting files nothing needs any more
 recovery.py   open: create or recover a store
 closing.py    close, and a simulated power loss

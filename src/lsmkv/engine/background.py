@@ -1,16 +1,30 @@
-"""Background work: one thread runs flushes and compactions, one job at a time.
+"""Background work: one flush thread and `max_background_compactions` compaction threads.
 
-The loop sleeps on a condition until a job is due, runs it with the mutex released
-and wakes writers after it. `_next_job` orders the work (flushes, manual and hinted
-compactions, size-triggered, deletion-triggered; docs/compaction.md), `_run_compaction`
-runs one step and installs the result, and the first failure stops background work
-for good (`_set_bg_error` says why). `DB.compact` and `DB.wait_for_compaction` queue
-requests for this thread and wait on it; a scan that stepped over many tombstones
-leaves a hint here (`_scan_hint`).
+```
+ writers ──switch──► immutable memtables ──► [flush thread]        one flush at a time,
+                                                   │               oldest memtable first
+                                                   ▼
+                                                   L0 ──► [compaction thread 1]  L0 -> L1
+                                                   L1 ──► [compaction thread 2]  L1 -> L2
+                                                   ...     (up to N at once, disjoint)
+```
+
+The flush thread (RocksDB's high-priority pool) only flushes, so a full memtable never
+waits behind a long compaction; it holds a flush only while level 0 is at its stop
+trigger and compaction can bring it down (`_flush_due`). Each compaction thread takes
+the next compaction (`_next_compaction`: manual and hinted steps, then size-triggered,
+then deletion work) that stays clear of what the running ones hold (picker.Busy), runs
+it with the mutex released and installs the result. Version edits are applied one at
+a time (manifest/versionset.py). A manual `compact()` runs exclusively: it waits for
+running compactions to end and no automatic one starts until it is done. The first
+failure stops all background work for good (`_set_bg_error` says why). `DB.compact`
+and `DB.wait_for_compaction` queue requests for these threads and wait on them; a scan
+that stepped over many tombstones leaves a hint here (`_scan_hint`).
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from functools import partial
@@ -26,9 +40,31 @@ from ..manifest.version import Version
 from .base import EngineBase, disk_error, file_info
 from .state import SuperVersion, make_super_version
 
+# A compaction to run and the Version it was picked from.
+Pick = tuple[picker.Compaction, Version]
+
 
 class BackgroundMixin(EngineBase):
-    """The background thread's loop and jobs, and the manual requests it serves."""
+    """The background threads' loops and jobs, and the manual requests they serve."""
+
+    def _start_background(self) -> None:
+        """Start the flush thread and the compaction threads (end of a read-write open)."""
+        with self._mutex:
+            self._note_version(self._sv.version)
+        threads = [
+            threading.Thread(target=self._flush_loop, name=f"lsmkv-flush:{self.path}", daemon=True)
+        ]
+        for i in range(self.options.max_background_compactions):
+            threads.append(
+                threading.Thread(
+                    target=self._compaction_loop,
+                    name=f"lsmkv-compaction-{i}:{self.path}",
+                    daemon=True,
+                )
+            )
+        self._bg_threads = threads
+        for thread in threads:
+            thread.start()
 
     def _compact_range(self, start: bytes | None, end: bytes | None) -> None:
         """`DB.compact`: flush, queue a manual request, wait for its steps to run."""
@@ -42,7 +78,7 @@ class BackgroundMixin(EngineBase):
             self._manual.append(request)
             self._bg_cv.notify_all()
             while not request["done"]:
-                if self._closed and self._bg_thread is None:
+                if self._closed and not self._bg_threads:
                     raise ClosedError(f"{self.path}: the store is closed")
                 self._bg_cv.wait(0.5)
         if request["error"] is not None:
@@ -58,7 +94,7 @@ class BackgroundMixin(EngineBase):
                     return True  # no background work ever runs in a read-only store
                 if self._bg_error is not None:
                     raise self._bg_error
-                if not self._bg_busy and self._idle_job() is None:
+                if not self._flushing and not self._running and self._idle_job() is None:
                     return True
                 left = 0.5 if deadline is None else min(0.5, deadline - time.monotonic())
                 if left <= 0:
@@ -66,15 +102,32 @@ class BackgroundMixin(EngineBase):
                 self._bg_cv.notify_all()
                 self._bg_cv.wait(left)
 
-    def _background_loop(self) -> None:
+    # ------------------------------------------------------------------ threads
+    def _flush_loop(self) -> None:
+        """The flush thread: flush the oldest immutable memtable whenever one is due."""
         with self._mutex:
-            self._note_version(self._sv.version)
             while True:
-                job = None
+                while not self._shutting_down and (
+                    self._bg_error is not None or not self._flush_due()
+                ):
+                    self._bg_cv.wait()
+                if self._shutting_down:
+                    return
+                self._flushing = True
+                try:
+                    self._run_unlocked(self._flush_oldest)
+                finally:
+                    self._flushing = False
+
+    def _compaction_loop(self) -> None:
+        """A compaction thread: run the next compaction the others leave free, repeatedly."""
+        with self._mutex:
+            while True:
+                pick = None
                 while not self._shutting_down:
                     if self._bg_error is None:
-                        job = self._next_job()
-                        if job is not None:
+                        pick = self._next_compaction()
+                        if pick is not None:
                             break
                     self._fail_manual_requests_if_errored()
                     self._bg_cv.wait()
@@ -85,35 +138,52 @@ class BackgroundMixin(EngineBase):
                     self._manual.clear()
                     self._bg_cv.notify_all()
                     return
-                self._bg_busy = True
-                assert job is not None
-                self._mutex.release()
+                assert pick is not None
+                c, version = pick
+                self._jobs += 1
+                job = self._jobs
+                # Registered before the mutex is released: from now on no other pick
+                # may take these files or write into this key range of the output level.
+                self._running[job] = c
                 try:
-                    job()
-                except Error as e:
-                    self._mutex.acquire()
-                    self._set_bg_error(e)
-                    self._mutex.release()
-                except OSError as e:
-                    self._mutex.acquire()
-                    self._set_bg_error(disk_error(e, "background work"))
-                    self._mutex.release()
-                except Exception as e:
-                    # A bug must not kill this thread silently: writers waiting for a
-                    # flush would hang forever. Stop, and say why, like a disk error.
-                    self._mutex.acquire()
-                    self._set_bg_error(Error(f"background work failed: {e!r}"))
-                    self._mutex.release()
+                    self._run_unlocked(partial(self._run_compaction, c, version, job))
                 finally:
-                    self._mutex.acquire()
-                    self._bg_busy = False
-                    self._bg_cv.notify_all()
-                    self._write_cv.notify_all()
+                    del self._running[job]
+                # Drop this frame's references to the old Version first, or the sweep
+                # would see it alive and keep the inputs on disk until the next sweep.
+                del pick, c, version
+                self._run_unlocked(self._delete_obsolete_files)
+
+    def _run_unlocked(self, job: Callable[[], None]) -> None:
+        """Run `job` with the mutex released (held on entry and on return); a failure
+        stops background work. Wakes every waiter afterwards."""
+        error: Error | None = None
+        self._mutex.release()
+        try:
+            job()
+        except Error as e:
+            error = e
+        except OSError as e:
+            error = disk_error(e, "background work")
+        except Exception as e:
+            # A bug must not kill this thread silently: writers waiting for a flush
+            # would hang forever. Stop, and say why, like a disk error.
+            error = Error(f"background work failed: {e!r}")
+        finally:
+            self._mutex.acquire()
+            if error is not None:
+                self._set_bg_error(error)
+            self._bg_cv.notify_all()
+            self._write_cv.notify_all()
 
     def _set_bg_error(self, e: Error) -> None:
         # Why stop rather than retry: a half-written flush or compaction is cleaned up,
         # but the cause (full disk, failing device) is not; carrying on would pile up
         # memtables. RocksDB does the same: the store turns read-only until reopened.
+        # Only the first error counts: a job running beside the one that failed may fail
+        # after it for the same cause (the manifest refuses edits after a failed write).
+        if self._bg_error is not None:
+            return
         self._bg_error = e
         if self._trace is not None:
             self._trace("background.error", message=str(e))
@@ -130,40 +200,46 @@ class BackgroundMixin(EngineBase):
     def _request(self, start: bytes | None, end: bytes | None, reason: str) -> dict[str, Any]:
         return {"start": start, "end": end, "reason": reason, "done": False, "error": None}
 
-    def _next_job(self) -> Callable[[], None] | None:
-        """The next piece of background work, or None (mutex held).
+    # ------------------------------------------------------------- what runs next
+    def _flush_due(self) -> bool:
+        """Should the flush thread flush now? (mutex held)
 
-        Order: flushes first (a full memtable blocks writers soonest), then manual and
-        hinted compactions one step at a time (automatic compactions wait, so the
-        steps see the levels they planned for), then the most urgent size-triggered
-        compaction, then a scan hint, then deletion-triggered compaction.
+        Yes whenever a memtable waits, except at L0's stop trigger: then the flush waits
+        until compaction takes L0 below it, so L0 never holds more than
+        `level0_stop_trigger` files (writers needing a memtable switch stop meanwhile,
+        by the rules of stalls.py). Only while compaction can bring L0 down (one runs,
+        is queued, or can be picked): otherwise the flush goes ahead, never a deadlock.
+        """
+        sv = self._sv
+        if not sv.imms:
+            return False
+        opts = self.options
+        if not opts.background_compaction or len(sv.version.levels[0]) < opts.level0_stop_trigger:
+            return True
+        return not (self._running or self._manual or self._pick() is not None)
+
+    def _next_compaction(self) -> Pick | None:
+        """The next compaction for a free compaction thread, or None (mutex held).
+
+        Order: manual and hinted compactions, one step at a time and alone (each step
+        is planned against the levels the previous one left, so it waits until no other
+        compaction runs, and automatic ones wait for it); then the most urgent
+        size-triggered compaction, then a scan hint, then deletion-triggered compaction.
+        Every automatic pick stays clear of the running compactions (picker.Busy).
         """
         opts = self.options
-        sv = self._sv
-        if sv.imms:
-            # At L0's stop trigger, compact before flushing more: L0 then never holds
-            # more than `level0_stop_trigger` files (writers wait meanwhile). Not during
-            # a manual compaction, whose later steps assume only flushes run between.
-            if (
-                not opts.background_compaction
-                or self._manual
-                or len(sv.version.levels[0]) < opts.level0_stop_trigger
-            ):
-                return self._flush_oldest
-            c = self._pick()
-            if c is None:
-                return self._flush_oldest
-            return partial(self._run_compaction, c)
         while self._manual:
+            if self._running:
+                return None  # a manual compaction runs alone: wait for the others to end
             request = self._manual[0]
-            plan = request.get("plan")
+            plan: Iterator[Pick] | None = request.get("plan")
             if plan is None:
                 plan = request["plan"] = self._manual_plan(
                     request["start"], request["end"], request["reason"]
                 )
             step = next(plan, None)
             if step is not None:
-                return partial(self._run_compaction, step)
+                return step
             self._manual.popleft()
             request["done"] = True
             if request["reason"] == picker.SCAN_HINT:
@@ -172,14 +248,16 @@ class BackgroundMixin(EngineBase):
             self._bg_cv.notify_all()
         if not opts.background_compaction:
             return None
-        c = self._pick()
+        version = self._versions.current
+        busy = picker.Busy.of(self._running.values())
+        c = self._pick(version, busy)
         size_due = c is not None and c.reason != picker.DELETION_DENSITY
         # Deletion work (a scan hint, else a DTC table) gets every other turn while
         # size-triggered work is pending, unless L0 is at its slowdown trigger: under a
         # steady write load some level is nearly always due, and tombstones must not
         # wait for a lull that never comes.
         if not size_due or (
-            self._deletion_turn and len(sv.version.levels[0]) < opts.level0_slowdown_trigger
+            self._deletion_turn and len(version.levels[0]) < opts.level0_slowdown_trigger
         ):
             if self._hint is not None:
                 lo, hi = self._hint
@@ -187,15 +265,15 @@ class BackgroundMixin(EngineBase):
                 self._hint_running = True
                 self._deletion_turn = False
                 self._manual.append(self._request(lo, hi, picker.SCAN_HINT))
-                return self._next_job()
-            dense = c if not size_due else self._pick_dense()
+                return self._next_compaction()
+            dense = c if not size_due else self._pick_dense(version, busy)
             if dense is not None:
                 self._deletion_turn = False
-                return partial(self._run_compaction, dense)
+                return dense, version
         if c is None:
             return None
         self._deletion_turn = True
-        return partial(self._run_compaction, c)
+        return c, version
 
     def _idle_job(self) -> object | None:
         """Something background work still has to do, or None (mutex held, no side effects)."""
@@ -203,38 +281,51 @@ class BackgroundMixin(EngineBase):
             return True
         return self._pick() if self.options.background_compaction else None
 
-    def _pick(self) -> picker.Compaction | None:
+    def _pick(
+        self, version: Version | None = None, busy: picker.Busy | None = None
+    ) -> picker.Compaction | None:
+        """The picker's choice for `version` (default: the current one) clear of `busy`
+        (default: the running compactions). Mutex held."""
         return picker.pick(
-            self._versions.current,
+            self._versions.current if version is None else version,
             self.options,
             self._versions.compact_pointers,
             self._dtc_exhausted,
             min(self._snapshots) if self._snapshots else None,
+            picker.Busy.of(self._running.values()) if busy is None else busy,
         )
 
-    def _pick_dense(self) -> picker.Compaction | None:
+    def _pick_dense(self, version: Version, busy: picker.Busy) -> picker.Compaction | None:
         return picker.pick_dense(
-            self._versions.current,
+            version,
             self.options,
             self._dtc_exhausted,
             min(self._snapshots) if self._snapshots else None,
+            busy,
         )
 
-    def _manual_plan(
-        self, lo: bytes | None, hi: bytes | None, reason: str
-    ) -> Iterator[picker.Compaction]:
+    def _manual_plan(self, lo: bytes | None, hi: bytes | None, reason: str) -> Iterator[Pick]:
         """The steps of a manual (or hinted) compaction, each planned against the version
-        current when it is asked for (run under the mutex by `_next_job`)."""
+        current when it is asked for (run under the mutex by `_next_compaction`, when no
+        other compaction runs).
+
+        The generator keeps no Version in a local while it waits between steps: a Version
+        alive here would keep the previous step's inputs on disk past its sweep (the
+        obsolete-file sweep spares every Version still referenced)."""
         steps = picker.manual_steps(self._versions.current, lo, hi)
-        for level in steps:
-            c = picker.manual_compaction(self._versions.current, level, lo, hi, reason)
-            if c is not None:
-                yield c
+        yield from filter(None, (self._manual_step(level, lo, hi, reason) for level in steps))
         # Only this plan changes levels >= 1 until it ends, so the list stays valid.
         bottom = (steps[-1] + 1) if steps else 1
         for c in picker.bottom_rewrites(self._versions.current, bottom, lo, hi):
             c.reason = picker.MANUAL_BOTTOM if reason == picker.MANUAL else reason
-            yield c
+            yield c, self._versions.current
+
+    def _manual_step(
+        self, level: int, lo: bytes | None, hi: bytes | None, reason: str
+    ) -> Pick | None:
+        version = self._versions.current
+        c = picker.manual_compaction(version, level, lo, hi, reason)
+        return None if c is None else (c, version)
 
     def _install(self, sv: SuperVersion) -> None:
         """Make `sv` current (mutex held) and update what depends on its Version."""
@@ -245,13 +336,10 @@ class BackgroundMixin(EngineBase):
         if self._stall_condition:
             self._relax_stall(sv)
 
-    def _run_compaction(self, c: picker.Compaction) -> None:
-        """Run one compaction and install its result (mutex released)."""
+    def _run_compaction(self, c: picker.Compaction, version: Version, job: int) -> None:
+        """Run one compaction picked from `version` and install its result (mutex
+        released; `c` is registered in `_running`, so its files are being compacted)."""
         snapshots = self._snapshot_list()
-        version = self._versions.current
-        with self._mutex:
-            self._jobs += 1
-            job = self._jobs
         tr = self._trace
         if tr is not None:
             tr(
@@ -278,19 +366,21 @@ class BackgroundMixin(EngineBase):
         finally:
             self._pending_outputs.difference_update(f.number for f in result.outputs)
         counters = self._counters
-        counters.compactions += 1
-        by_reason = counters.compactions_by_reason
-        by_reason[c.reason] = by_reason.get(c.reason, 0) + 1
-        if c.trivial_move:
-            counters.trivial_moves += 1
-        else:
-            counters.compaction_bytes_read += result.bytes_read
-            counters.compaction_bytes_written += result.bytes_written
-            for level, f in c.all_inputs:
-                counters.per_level_bytes_read[level] += f.size
-            counters.per_level_bytes_written[c.output_level] += result.bytes_written
-        counters.compaction_seconds += result.seconds
         with self._mutex:
+            # Under the mutex: compactions on other threads bump the same counters, and
+            # stats() promises that the per-reason and per-level figures add up.
+            counters.compactions += 1
+            by_reason = counters.compactions_by_reason
+            by_reason[c.reason] = by_reason.get(c.reason, 0) + 1
+            if c.trivial_move:
+                counters.trivial_moves += 1
+            else:
+                counters.compaction_bytes_read += result.bytes_read
+                counters.compaction_bytes_written += result.bytes_written
+                for level, f in c.all_inputs:
+                    counters.per_level_bytes_read[level] += f.size
+                counters.per_level_bytes_written[c.output_level] += result.bytes_written
+            counters.compaction_seconds += result.seconds
             if c.reason == picker.DELETION_DENSITY:
                 self._note_dtc_outputs(c, version, snapshots, result.outputs)
             sv = self._sv
@@ -314,10 +404,6 @@ class BackgroundMixin(EngineBase):
                 range_covered_dropped=tally.range_covered_dropped,
                 seconds=round(result.seconds, 6),
             )
-        # Drop this frame's references to the old version, or the sweep below would see
-        # it alive and keep the compaction's input files on disk until the next sweep.
-        del sv, version
-        self._delete_obsolete_files()
 
     def _note_dtc_outputs(
         self,

@@ -22,6 +22,7 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 from ..compaction.job import JobContext
+from ..compaction.picker import Compaction
 from ..core import filenames
 from ..core.counters import Counters
 from ..core.trace import make_tracer
@@ -108,7 +109,10 @@ class EngineBase:
         self._bg_error: Error | None = None  # a failed flush/compaction
         self._closed = False
         self._shutting_down = False
-        self._bg_busy = False
+        # Background threads (engine/background.py): the flush running, and the
+        # compactions running by job number (their files are `being compacted`).
+        self._flushing = False
+        self._running: dict[int, Compaction] = {}
         self._manual: collections.deque[dict[str, Any]] = collections.deque()
         # Compaction state (docs/compaction.md): background job ids, write pressure,
         # DTC's memory of bottom rewrites, and the pending scan hint.
@@ -120,8 +124,8 @@ class EngineBase:
         self._hint: tuple[bytes, bytes] | None = None
         self._hint_running = False
         self._hint_version: Version | None = None
-        self._deletion_turn = False  # deletion work goes next (see _next_job)
-        self._bg_thread: threading.Thread | None = None
+        self._deletion_turn = False  # deletion work goes next (see _next_compaction)
+        self._bg_threads: list[threading.Thread] = []
         self._read_only = options.read_only
         self._sv: SuperVersion
 
@@ -164,7 +168,7 @@ class EngineBase:
         # only: at run time `DB` inherits the real ones, and nothing here can shadow them.
         def _lost_power(self) -> None: ...
         def _release_resources(self) -> None: ...
-        def _background_loop(self) -> None: ...
+        def _start_background(self) -> None: ...
         def _delete_obsolete_files(self) -> None: ...
         def _commit(self, w: Writer) -> None: ...
         def _make_room(self, force_switch: bool) -> None: ...

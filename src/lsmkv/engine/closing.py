@@ -1,6 +1,6 @@
 """Closing a store, cleanly or by a simulated power loss.
 
-A clean close drains the write queue, stops the background thread, seals the WAL
+A clean close drains the write queue, stops the background threads, seals the WAL
 (so sync=False writes become durable and damage to its last record reads as
 corruption) and records the sealed sizes in the manifest. A power loss from FaultFS
 only marks the object dead, as its process would be.
@@ -36,7 +36,7 @@ class ClosingMixin(EngineBase):
         """FaultFS cut the power: this DB object is dead, as its process would be.
 
         Its file handles already fail with EIO and its lock is released; from now on
-        every call raises `ClosedError`, and the background thread stops.
+        every call raises `ClosedError`, and the background threads stop.
         """
         self._closed = True
         self._lock = None
@@ -66,7 +66,7 @@ class ClosingMixin(EngineBase):
         self._closed = True
 
     def _close(self) -> None:
-        """`DB.close`: drain writers, stop the background thread, seal the WAL, release."""
+        """`DB.close`: drain writers, stop the background threads, seal the WAL, release."""
         with self._mutex:
             if self._closed:
                 return
@@ -76,9 +76,10 @@ class ClosingMixin(EngineBase):
                 self._write_cv.wait(0.1)
             self._shutting_down = True
             self._bg_cv.notify_all()
-        if self._bg_thread is not None:
-            self._bg_thread.join()
-            self._bg_thread = None
+        # Each thread finishes the job it is running (a flush or one compaction) and exits.
+        for thread in self._bg_threads:
+            thread.join()
+        self._bg_threads = []
         if self._wal is not None and self._write_error is None:
             try:
                 # A clean close makes sync=False writes durable too, and the seal makes

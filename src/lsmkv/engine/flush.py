@@ -1,10 +1,11 @@
 """Flush: the oldest immutable memtable becomes a level-0 table.
 
-Run by the background thread (background.py picks flushes first: a full memtable
-blocks writers soonest). The table is written and fsync'd, then one manifest record
-names it and moves the log number past its WAL, and only then is the memtable
-dropped from the SuperVersion and the WAL deleted: at every moment one durable copy
-of each acknowledged write exists. `DB.flush` forces a memtable switch and waits.
+Run by the flush thread (background.py), which does nothing else: a full memtable
+blocks writers soonest, so a flush never waits behind a compaction. The table is
+written and fsync'd, then one manifest record names it and moves the log number past
+its WAL, and only then is the memtable dropped from the SuperVersion and the WAL
+deleted: at every moment one durable copy of each acknowledged write exists.
+`DB.flush` forces a memtable switch and waits.
 """
 
 from __future__ import annotations
@@ -30,7 +31,16 @@ class FlushMixin(EngineBase):
         w.switch = True
         self._commit(w)
         with self._mutex:
-            while self._sv.imms and self._bg_error is None and not self._closed:
+            # Wait for the memtables older than the active one to be flushed, not for
+            # "no memtable waiting": under a steady write load the flush thread keeps
+            # up, but new immutable memtables keep appearing, and this would wait on.
+            target = self._sv.mem.log_number
+            while (
+                self._sv.imms
+                and self._sv.imms[-1].log_number < target
+                and self._bg_error is None
+                and not self._closed
+            ):
                 self._bg_cv.notify_all()
                 self._bg_cv.wait(0.5)
             if self._bg_error is not None:
@@ -74,11 +84,12 @@ class FlushMixin(EngineBase):
             self._pending_outputs.difference_update(f.number for f in outputs)
         seconds = time.monotonic() - t0
         c = self._counters
-        c.flushes += 1
-        c.flush_bytes_written += written
-        c.per_level_bytes_written[0] += written
-        c.flush_seconds += seconds
         with self._mutex:
+            # Under the mutex, as compactions on other threads bump the same counters.
+            c.flushes += 1
+            c.flush_bytes_written += written
+            c.per_level_bytes_written[0] += written
+            c.flush_seconds += seconds
             sv = self._sv
             imms = tuple(m for m in sv.imms if m is not imm)
             self._install(make_super_version(sv.mem, imms, self._versions.current))

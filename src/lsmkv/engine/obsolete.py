@@ -19,19 +19,37 @@ class ObsoleteMixin(EngineBase):
     """`DB._delete_obsolete_files`."""
 
     def _delete_obsolete_files(self) -> None:
-        """Delete files that no durable manifest and no live reader still needs."""
+        """Delete files that no durable manifest and no live reader still needs.
+
+        Safe beside running jobs: the directory is listed first and what is live is
+        read after, so a file a job created before the listing is already among its
+        pending outputs (a job adds a number there before it creates the file and drops
+        it only after the manifest names the file). The VersionSet's lock is held
+        throughout, so no edit (nor a new manifest) lands between listing and decision.
+        Nothing is deleted once a manifest write has failed.
+        Cost: one listdir, O(files x live Versions) set work, one remove per file.
+        """
         versions = self._versions
-        live_tables = set(versions.current.file_numbers())
-        for version in list(self._live_versions):
+        with versions.lock:
+            if versions.failed:
+                # A failed manifest write may have left an edit on disk that `current`
+                # lacks: a table it names looks obsolete here but is not after a reopen.
+                return
+            try:
+                names = self._fs.listdir(self.path)
+            except OSError:
+                return
+            with self._mutex:
+                # Pending outputs before the Versions: a job installs, then forgets.
+                live_tables = set(self._pending_outputs)
+                live_versions = [versions.current, *self._live_versions]
+                sv = self._sv
+                live_logs = {sv.mem.log_number, *(m.log_number for m in sv.imms)}
+            log_number = versions.log_number
+            manifest_number = versions.manifest_number
+        for version in live_versions:
             live_tables |= version.file_numbers()
-        live_tables |= self._pending_outputs
-        with self._mutex:
-            sv = self._sv
-            live_logs = {sv.mem.log_number, *(m.log_number for m in sv.imms)}
-        try:
-            names = self._fs.listdir(self.path)
-        except OSError:
-            return
+        del live_versions
         for name in names:
             parsed = filenames.parse(name)
             if parsed is None:
@@ -40,9 +58,9 @@ class ObsoleteMixin(EngineBase):
             if kind == "sst":
                 obsolete = number not in live_tables
             elif kind == "log":
-                obsolete = number < versions.log_number and number not in live_logs
+                obsolete = number < log_number and number not in live_logs
             else:
-                obsolete = number != versions.manifest_number
+                obsolete = number != manifest_number
             if not obsolete:
                 continue
             try:

@@ -1,4 +1,4 @@
-"""Opening a store: create it or recover it, then start the background thread.
+"""Opening a store: create it or recover it, then start the background threads.
 
 Recovery loads the manifest, checks that every file it names is there, replays the
 WALs newer than the last flush (only the newest may have a torn tail), writes what
@@ -10,7 +10,6 @@ failing later at the first read.
 from __future__ import annotations
 
 import os
-import threading
 
 from ..compaction.job import memtable_runs, write_tables
 from ..compaction.retention import RetentionTally
@@ -46,10 +45,7 @@ class RecoveryMixin(EngineBase):
         except OSError as e:
             raise disk_error(e, f"opening {path}") from e
         if not self._read_only:
-            self._bg_thread = threading.Thread(
-                target=self._background_loop, name=f"lsmkv-bg:{path}", daemon=True
-            )
-            self._bg_thread.start()
+            self._start_background()
 
     def _recover(self) -> None:
         """Load the manifest, replay WALs newer than the last flush, flush what they held,

@@ -131,4 +131,27 @@ class StatsMixin(EngineBase):
             "pending_bytes": self._pending_bytes,
             "scan_hints": c["scan_hints"],
             "dtc_exhausted_files": len(self._dtc_exhausted),
+            # What the background threads are doing now (docs/compaction.md, "Threads").
+            "threads": self.options.max_background_compactions,
+            "flush_running": self._flushing,
+            "running": self._running_compactions(),
         }
+
+    def _running_compactions(self) -> list[dict[str, Any]]:
+        """The compactions running now, by job number. Cost: O(their input files).
+
+        No lock: a listener may call stats() from an engine thread that holds the mutex,
+        and copying the dict's items is one step for the GIL."""
+        running = sorted(self._running.items())
+        return [
+            {
+                "job": job,
+                "reason": c.reason,
+                "level": c.level,
+                "output_level": c.output_level,
+                "input_files": len(c.all_inputs),
+                "input_bytes": sum(f.size for _, f in c.all_inputs),
+                "trivial_move": c.trivial_move,
+            }
+            for job, c in running
+        ]

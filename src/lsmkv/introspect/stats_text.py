@@ -119,6 +119,11 @@ DEFINITIONS: dict[str, str] = {
     "compaction.scan_hints": "scans that reported a tombstone-heavy key range to compaction",
     "compaction.dtc_exhausted_files": "tombstone-dense bottom files deletion-triggered "
     "compaction already rewrote and leaves alone until a snapshot is released",
+    "compaction.threads": "the compaction threads the store runs "
+    "(`max_background_compactions`); flushes run on one more thread of their own",
+    "compaction.flush_running": "whether the flush thread is writing a table now",
+    "compaction.running": "the compactions running now, one dict each: `job`, `reason`, "
+    "`level`, `output_level`, `input_files`, `input_bytes`, `trivial_move`",
     "stalls": "write stalls: writes slowed or stopped so background work can catch up",
     "stalls.count": "writes that were delayed or stopped (same as counters.stall_count)",
     "stalls.slowdowns": "writes delayed by the 1 ms slowdown",

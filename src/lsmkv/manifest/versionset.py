@@ -17,7 +17,7 @@ import os
 import threading
 
 from ..core import filenames
-from ..errors import CorruptionError
+from ..errors import CorruptionError, DiskError
 from ..record import RecordWriter, read_records
 from ..storage.fs import FileSystem
 from .edit import VersionEdit
@@ -28,8 +28,9 @@ MANIFEST_ROLL_BYTES = 4 * 1024 * 1024
 
 
 class VersionSet:
-    """Owns the manifest. Callers serialise `log_and_apply` (the engine's background
-    thread and `open` are the only writers)."""
+    """Owns the manifest. `log_and_apply` is serialised here: the flush thread and every
+    compaction thread finish their jobs on their own, and their edits are applied one at
+    a time, each against the Version the previous one left (RocksDB's LogAndApply)."""
 
     def __init__(self, fs: FileSystem, dirname: str, num_levels: int) -> None:
         self._fs = fs
@@ -43,10 +44,23 @@ class VersionSet:
         self.sealed_wals: dict[int, int] = {}  # WAL number -> size at a clean close
         self.manifest_number = 0
         self._manifest: RecordWriter | None = None
-        # Writers allocate WAL numbers while the background thread allocates table
+        # Writers allocate WAL numbers while the background threads allocate table
         # numbers and absorbs edits: one lock keeps a number from ever being handed out
         # twice (a reused WAL number would truncate a live log).
         self._number_lock = threading.Lock()
+        # Held while an edit is written and applied. The obsolete-file sweep holds it too,
+        # so that no new manifest appears between its directory listing and its decision.
+        self.lock = threading.Lock()
+        # The first failed manifest write: after it the manifest's tail is unknown (a
+        # record may be half written, CURRENT may name either file), so no further edit
+        # may be appended; the engine stops background work and the store is reopened.
+        self._failed: BaseException | None = None
+
+    @property
+    def failed(self) -> bool:
+        """Did a manifest write fail? Then the manifest on disk may name files that
+        `current` does not (an edit written but not synced), so nothing may be deleted."""
+        return self._failed is not None
 
     def _path(self, name: str) -> str:
         return os.path.join(self._dir, name)
@@ -166,11 +180,29 @@ class VersionSet:
         return [filenames.manifest_name(old_number)] if old_number else []
 
     def log_and_apply(self, edit: VersionEdit) -> list[str]:
-        """Make `edit` durable in the manifest, then install the new Version.
+        """Make `edit` durable in the manifest, then install the new Version. Thread-safe:
+        concurrent callers are applied one at a time (an edit removes and adds files by
+        number, so it applies to whatever Version the previous edit left).
 
         Cost: one manifest append and one fsync (plus a full rewrite when the manifest
         has grown past MANIFEST_ROLL_BYTES). Returns obsolete manifest names, if any.
+        Raises the OSError of a failed write; after one, every later call raises
+        DiskError (the manifest must not grow past a record of unknown state).
         """
+        with self.lock:
+            if self._failed is not None:
+                raise DiskError(
+                    f"{self._dir}: the manifest takes no more edits after a failed write "
+                    f"({self._failed}); reopen the store",
+                    getattr(self._failed, "errno", None),
+                )
+            try:
+                return self._log_and_apply(edit)
+            except BaseException as e:
+                self._failed = e
+                raise
+
+    def _log_and_apply(self, edit: VersionEdit) -> list[str]:
         edit.next_file_number = self.next_file_number
         new_version = self.current.apply(edit)
         obsolete: list[str] = []
