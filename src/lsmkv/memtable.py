@@ -25,8 +25,8 @@ import threading
 from array import array
 from bisect import bisect_left
 from collections.abc import Iterator, Sequence
-from itertools import repeat
-from operator import itemgetter, lshift, or_
+from itertools import compress, repeat
+from operator import eq, itemgetter, lshift, ne, or_
 from typing import TypeVar
 
 from .core.keys import KIND_DELETE, KIND_PUT, KIND_RANGE_DELETE, Entry
@@ -122,7 +122,8 @@ class Memtable:
 
         Same result as `add` per op. The usual batch (no range deletion, every key new
         to the memtable and distinct) goes in with C-level passes: the columns are
-        extended and the dict updated whole, no Python step per op. Readers cannot see
+        extended and the dict filled by one `map` of `setdefault`, no Python step per
+        op; a key already present costs one Python step. Readers cannot see
         a half-applied batch: its seqs are above the published sequence number until
         the whole group is in.
         """
@@ -143,22 +144,26 @@ class Memtable:
         values += batch_values
         self.trailers.extend(map(or_, map(lshift, range(seq, seq + n), repeat(8)), kinds))
         nbytes = sum(map(len, keys)) + sum(map(len, batch_values))
+        # One probe per key, in C: `setdefault` stores the position of a key new to the
+        # memtable and returns it, or returns the position already there (a key seen
+        # before, or earlier in this batch) and stores nothing. The usual batch gets
+        # its own positions back and is done.
+        positions = list(range(pos, pos + n))
+        found = list(map(index.setdefault, keys, positions))
         overwrites = 0
-        if list(map(index.get, keys)).count(None) == n and len(set(keys)) == n:
-            index.update(zip(keys, range(pos, pos + n), strict=True))
+        if found == positions:
             self._new_keys += keys  # after the slots, as in `add`
         else:
-            new_keys = self._new_keys
+            self._new_keys += compress(keys, map(eq, found, positions))
             older = self.older
-            for key in keys:
-                old = index.get(key)
-                if old is not None:
-                    older[pos] = old
-                    overwrites += 1
-                index[key] = pos
-                if old is None:
-                    new_keys.append(key)
-                pos += 1
+            # The keys that were there already: chain each to the version before it,
+            # in batch order (a key repeated in the batch chains to its previous op).
+            for i in compress(range(n), map(ne, found, positions)):
+                key = keys[i]
+                p = positions[i]
+                older[p] = index[key]
+                index[key] = p
+                overwrites += 1
         self.point_deletes += kinds.count(KIND_DELETE)
         self.approx_bytes += nbytes + n * ENTRY_OVERHEAD_BYTES + overwrites * OLDER_VERSION_BYTES
 

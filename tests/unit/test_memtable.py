@@ -88,3 +88,40 @@ def test_memtable_bytes_is_real_memory() -> None:
         tracemalloc.stop()
     real = structures + objects
     assert 0.8 * real <= m.approx_bytes <= 1.25 * real, (m.approx_bytes, real)
+
+
+def test_add_many_matches_add_per_op() -> None:
+    """The bulk batch insert leaves the memtable exactly as one `add` per op does: keys
+    new, already present, repeated inside the batch, deletes and range deletions."""
+    import random
+
+    rng = random.Random(5)
+    one, bulk = Memtable(1), Memtable(1)
+    seq = 1
+    for _ in range(200):
+        ops = []
+        for _ in range(rng.randrange(1, 30)):
+            key = b"k%03d" % rng.randrange(120)
+            r = rng.random()
+            if r < 0.1:
+                ops.append((KIND_DELETE, key, b""))
+            elif r < 0.12:
+                ops.append((KIND_RANGE_DELETE, key, key + b"5"))
+            else:
+                ops.append((KIND_PUT, key, rng.randbytes(5)))
+        for i, (kind, key, value) in enumerate(ops):
+            one.add(seq + i, kind, key, value)
+        bulk.add_many(seq, ops)
+        seq += len(ops)
+    for m in (one, bulk):
+        m.check()
+    assert sorted(one.index) == sorted(bulk.index)
+    assert all(one.versions(k) == bulk.versions(k) for k in one.index)
+    assert one.range_tombstones == bulk.range_tombstones
+    assert (one.entry_count, one.point_deletes, one.shadowed, one.approx_bytes) == (
+        bulk.entry_count,
+        bulk.point_deletes,
+        bulk.shadowed,
+        bulk.approx_bytes,
+    )
+    assert list(one.iter_all()) == list(bulk.iter_all())
