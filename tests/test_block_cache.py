@@ -3,30 +3,35 @@ deleted table's blocks entirely."""
 
 from __future__ import annotations
 
-from lsmkv.sstable.block import decode_block, encode_block
-from lsmkv.sstable.cache import BlockCache
+from lsmkv.sstable.block import Block, decode_block, encode_block
+from lsmkv.sstable.cache import BlockCache, Slots
 
 
-def _block(n: int) -> object:
+def _block(n: int) -> Block:
     keys = [b"k%04d" % i for i in range(n)]
     return decode_block(encode_block(keys, [(i + 1) << 8 | 1 for i in range(n)], keys))
 
 
 def test_fifo_within_budget_and_evict_file() -> None:
     block = _block(4)
-    charge = block.charge  # type: ignore[attr-defined]
+    charge = block.charge
     cache = BlockCache(charge * 10)
+    tables: list[Slots] = [[None] * 80 for _ in range(3)]  # three tables' slots
     for i in range(50):
-        cache.put((i % 3, i), block)  # type: ignore[arg-type]
+        cache.put(tables[i % 3], i, block, i % 3)
         assert cache.used_bytes <= cache.capacity_bytes
         assert cache.used_bytes == charge * len(cache)
     assert len(cache) == 10
-    assert [cache.get((i % 3, i)) is not None for i in range(50)] == [False] * 40 + [True] * 10
+    assert [tables[i % 3][i] is not None for i in range(50)] == [False] * 40 + [True] * 10
+    cache.put(tables[49 % 3], 49, _block(4), 49 % 3)  # already cached: kept as it is
+    assert tables[49 % 3][49] is block and len(cache) == 10
     cache.evict_file(1)
-    assert all(k[0] != 1 for k in cache.blocks)
-    assert all(k[0] != 1 for k in cache._order)
+    assert all(slot is None for slot in tables[1])
+    assert (
+        sum(slot is not None for t in tables for slot in t) == len(cache) == 6
+    )  # 40, 43, 46, 49 were table 1
     assert cache.used_bytes == charge * len(cache)
     for i in range(50, 80):  # eviction keeps working after a file's blocks were dropped
-        cache.put((i % 3, i), block)  # type: ignore[arg-type]
+        cache.put(tables[i % 3], i, block, i % 3)
         assert cache.used_bytes <= cache.capacity_bytes
-    assert len(cache._order) == len(cache)
+    assert sum(slot is not None for t in tables for slot in t) == len(cache) == 10

@@ -63,18 +63,26 @@ class GetMixin(EngineBase):
         return default
 
     def _multi_get_at(self, keys: list[bytes], seq: int) -> list[bytes | None]:
-        sv = self._sv
+        """The values of `keys` at `seq`, in their order (duplicates answered each time).
+
+        Cost: one pass to check the keys (in C when they are all plain bytes), then
+        read.multi_lookup over the distinct keys, then one dict lookup per key.
+        """
+        if not keys:
+            return []
+        if set(map(type, keys)) != {bytes} or max(map(len, keys)) > MAX_KEY_BYTES:
+            keys = [check_key(k) for k in keys]
         c = self._counters
-        tables = self._tables
+        c.gets += len(keys)
+        answers = read_path.multi_lookup(self._sv, keys, seq, self._tables, c)
         out: list[bytes | None] = []
+        found = 0
         for key in keys:
-            if type(key) is not bytes or len(key) > MAX_KEY_BYTES:
-                key = check_key(key)
-            c.gets += 1
-            entry = read_path.lookup(sv, key, seq, tables, c)
+            entry = answers.get(key)
             if entry is not None and entry[2] == KIND_PUT:
-                c.gets_found += 1
+                found += 1
                 out.append(entry[3])
             else:
                 out.append(None)
+        c.gets_found += found
         return out

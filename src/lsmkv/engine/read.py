@@ -14,7 +14,10 @@ step (layers, key-range and bloom verdicts, blocks, the answering record) for
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
+from itertools import compress
 from typing import Any
+from zlib import adler32, crc32
 
 from ..core import filenames
 from ..core.counters import Counters
@@ -22,6 +25,7 @@ from ..core.keys import KIND_NAMES, KIND_RANGE_DELETE, Entry
 from ..manifest.edit import FileMeta
 from ..rangedel import EMPTY, Fragments
 from ..sstable.bloom import bloom_hash
+from ..sstable.reader import TableReader
 from .state import SuperVersion
 from .tables import TableCache
 
@@ -43,8 +47,9 @@ def lookup(
     (a range deletion answers as `(key, -seq, KIND_RANGE_DELETE, b"")`), or None.
 
     Cost: a dict lookup per memtable, then for each table whose key range holds the
-    key: one bloom probe (hash computed once) and, if it passes, one cached block
-    search. O(L0 files + levels) table checks in the worst case.
+    key: one bloom probe (hash computed once) and, if it passes, one block search
+    (a cache dict lookup, or a pread of the block on a miss). O(L0 files + levels)
+    table checks in the worst case.
     """
     mem = sv.mem
     if sv.frozen_range_dels or mem.range_tombstones:
@@ -59,35 +64,40 @@ def lookup(
         if found is not None:
             c.memtable_hits += 1
             return found
-    hashes = None
+    # Everything below runs once per table a get considers, so it is written out here
+    # rather than called: the reader comes from the table cache's dict, and the bloom
+    # probe (BloomFilter.may_contain_hash) is inlined with its two hashes computed
+    # only when a first table needs them.
+    h1 = step = -1
     version = sv.version
-    levels = version.levels
-    for level in range(len(levels)):
-        files = levels[level]
+    readers = tables.readers
+    level = -1
+    for files in version.levels:
+        level += 1
         if not files:
             continue
         for f in version.candidates(level, key) if level else files:
             if key < f.smallest or key > f.largest:
                 c.key_range_skips += 1
                 continue
-            reader = tables.get(f.number)
+            reader = readers.get(f.number) or tables.get(f.number)
             bloom = reader.bloom
             if bloom is not None:
-                if hashes is None:
-                    hashes = bloom_hash(key)
-                # BloomFilter.may_contain_hash, inlined: this runs for every table a
-                # get checks, and a miss usually stops at the first or second bit.
-                h, step = hashes
+                if h1 < 0:
+                    h1 = crc32(key)
+                    step = adler32(key) | 1
+                h = h1
                 bits, nbits = bloom._bits, bloom._nbits
-                for _ in range(bloom._k):
+                # A miss usually stops at the first or second bit.
+                for _ in bloom.probes:
                     pos = h % nbits
                     if not bits[pos >> 3] & (1 << (pos & 7)):
+                        c.bloom_skips += 1
                         break
                     h += step
                 else:
                     h = -1
-                if h != -1:
-                    c.bloom_skips += 1
+                if h >= 0:
                     continue
             c.tables_probed += 1
             c.per_level_probes[level] += 1
@@ -97,6 +107,145 @@ def lookup(
             if bloom is not None:
                 c.bloom_false_positives += 1
     return None
+
+
+def multi_lookup(
+    sv: SuperVersion, keys: list[bytes], read_seq: int, tables: TableCache, c: Counters
+) -> dict[bytes, Entry]:
+    """The answering record of each distinct key in `keys`, as `lookup` would find it
+    (keys with no record are left out): the batch form behind `multi_get`.
+
+    The walk is turned around: table by table (newest first, as `lookup` goes) over the
+    sorted keys still unanswered, rather than key by key over the tables. A table
+    sees only the keys in its key range (two bisects), each key's bloom hashes are
+    computed once for all tables, the per-table work (the reader, its filter) is done
+    once per batch, and keys falling in the same data block find it in the cache one
+    after the other. Counters count what was done, as `lookup` counts it: once per
+    distinct key, so a duplicated key is looked up (and counted) once.
+
+    Cost: O(n log n) to sort n keys, then per table meeting the keys' range two
+    bisects, and per key it may hold one bloom probe and maybe one block search.
+    """
+    if sv.frozen_range_dels or sv.mem.range_tombstones:
+        # Rare: range tombstones anywhere. Key by key, through the path that honours them.
+        answers: dict[bytes, Entry] = {}
+        for key in set(keys):
+            entry = _lookup_with_ranges(sv, key, read_seq, tables, c)
+            if entry is not None:
+                answers[key] = entry
+        return answers
+    answers = {}
+    pending: list[bytes] = []
+    mem = sv.mem
+    index = mem.index
+    imms = sv.imms
+    for key in set(keys):
+        found: Entry | None = None
+        if key in index:
+            found = mem.get(key, read_seq)
+        if found is None:
+            for imm in imms:
+                found = imm.get(key, read_seq)
+                if found is not None:
+                    break
+        if found is None:
+            pending.append(key)
+        else:
+            answers[key] = found
+    c.memtable_hits += len(answers)
+    if not pending:
+        return answers
+    pending.sort()
+    hashes = [(crc32(k), adler32(k) | 1) for k in pending]
+    version = sv.version
+    level = -1
+    for files in version.levels:
+        level += 1
+        if not files or not pending:
+            continue
+        lo = 0
+        n = len(pending)
+        for f in files:
+            if level:
+                # Disjoint and sorted: a file's keys follow the previous file's. (A
+                # user key may end one file and start the next; bisect_left on the
+                # smallest key lets the next file see it again, as `candidates` does.)
+                lo = bisect_left(pending, f.smallest, lo)
+            else:
+                lo = bisect_left(pending, f.smallest)
+            hi = bisect_right(pending, f.largest, lo)
+            if not level:
+                c.key_range_skips += n - (hi - lo)
+            if lo == hi:
+                continue
+            reader = tables.readers.get(f.number) or tables.get(f.number)
+            answered = _probe_many(reader, pending, hashes, lo, hi, read_seq, answers, c, level)
+            if answered and not level:
+                # An L0 table answered some keys: the next L0 tables (and their
+                # key-range counts) see only the keys still unanswered.
+                pending, hashes = _unanswered(pending, hashes, answers)
+                n = len(pending)
+                if not n:
+                    break
+        if level:
+            pending, hashes = _unanswered(pending, hashes, answers)
+    return answers
+
+
+def _unanswered(
+    keys: list[bytes], hashes: list[tuple[int, int]], answers: dict[bytes, Entry]
+) -> tuple[list[bytes], list[tuple[int, int]]]:
+    """The keys not in `answers`, and their hashes (in C, by itertools.compress)."""
+    keep = [k not in answers for k in keys]
+    return list(compress(keys, keep)), list(compress(hashes, keep))
+
+
+def _probe_many(
+    reader: TableReader,
+    keys: list[bytes],
+    hashes: list[tuple[int, int]],
+    lo: int,
+    hi: int,
+    read_seq: int,
+    answers: dict[bytes, Entry],
+    c: Counters,
+    level: int,
+) -> bool:
+    """Look up keys[lo:hi] (sorted) in one table, adding what it answers to `answers`;
+    True if it answered any. A key already answered (a user key that ends one file of
+    a level and starts the next) is skipped. The bloom probe is inlined as in lookup."""
+    bloom = reader.bloom
+    get = reader.get
+    answered = False
+    probed = 0
+    if bloom is not None:
+        bits, nbits, probes = bloom._bits, bloom._nbits, bloom.probes
+    for j in range(lo, hi):
+        key = keys[j]
+        if key in answers:
+            continue
+        if bloom is not None:
+            h, step = hashes[j]
+            for _ in probes:
+                pos = h % nbits
+                if not bits[pos >> 3] & (1 << (pos & 7)):
+                    break
+                h += step
+            else:
+                h = -1
+            if h >= 0:
+                c.bloom_skips += 1
+                continue
+        probed += 1
+        found = get(key, read_seq)
+        if found is not None:
+            answers[key] = found
+            answered = True
+        elif bloom is not None:
+            c.bloom_false_positives += 1
+    c.tables_probed += probed
+    c.per_level_probes[level] += probed
+    return answered
 
 
 def _lookup_with_ranges(

@@ -21,7 +21,10 @@ class TableCache:
         self._dir = dirname
         self.block_cache = block_cache
         self._counters = counters
-        self._readers: dict[int, TableReader] = {}
+        # Open readers by table number. read.lookup reads this dict directly (a miss
+        # falls back to `get`, which opens the table under the lock).
+        self.readers: dict[int, TableReader] = {}
+        self._readers = self.readers
         self._lock = threading.Lock()
 
     def get(self, number: int) -> TableReader:

@@ -127,7 +127,7 @@ def _pack(scratch: bytearray, k: int) -> bytes:
 class BloomFilter:
     """A decoded filter block. `may_contain` answers False only if the key is absent."""
 
-    __slots__ = ("_bits", "_k", "_nbits")
+    __slots__ = ("_bits", "_k", "_nbits", "probes")
 
     def __init__(self, payload: bytes) -> None:
         if len(payload) < 2 or not 1 <= payload[0] <= 30:
@@ -135,6 +135,8 @@ class BloomFilter:
         self._k = payload[0]
         self._bits = payload[1:]
         self._nbits = len(self._bits) * 8
+        # The probe loop's `range(k)`, made once: read.lookup iterates it per table.
+        self.probes = range(payload[0])
 
     def may_contain(self, key: bytes) -> bool:
         return self.may_contain_hash(bloom_hash(key))
@@ -144,7 +146,7 @@ class BloomFilter:
         usually stops after one or two)."""
         h, step = hashes
         bits, nbits = self._bits, self._nbits
-        for _ in range(self._k):
+        for _ in self.probes:
             pos = h % nbits
             if not bits[pos >> 3] & (1 << (pos & 7)):
                 return False

@@ -1,8 +1,15 @@
 """The block cache: decoded data blocks shared by all tables, bounded in bytes.
 
-Eviction is first-in first-out over a `dict` (insertion ordered): a hit costs one
-dict lookup and no bookkeeping, which in Python matters more than LRU's better hit
-rate. Inserts and evictions take a lock; lookups do not (a dict read is atomic).
+Where a block lives: each open table (TableReader) has a list with one slot per data
+block, and a cached block sits in its table's slot. A lookup is one list index by block
+number, with no key to build or hash: cheaper, and kinder to the CPU cache, than a dict
+keyed by (table, offset) holding every table's blocks (a probe there touched the hash
+table, an entry and a tuple key). The cache itself keeps the budget: the blocks it
+filled, oldest first, with their charges.
+
+Eviction is first-in first-out: a hit costs the slot read and no bookkeeping, which in
+Python matters more than LRU's better hit rate. Inserts and evictions take a lock;
+lookups do not (reading a list item is atomic).
 """
 
 from __future__ import annotations
@@ -12,51 +19,50 @@ import threading
 
 from .block import Block
 
-CacheKey = tuple[int, int]  # (file number, block offset)
+Slots = list[Block | None]  # one table's blocks by block number (None: not cached)
 
 
 class BlockCache:
-    __slots__ = ("_blocks", "_lock", "_order", "blocks", "capacity_bytes", "used_bytes")
+    __slots__ = ("_lock", "_order", "capacity_bytes", "used_bytes")
 
     def __init__(self, capacity_bytes: int) -> None:
         self.capacity_bytes = capacity_bytes
         self.used_bytes = 0
-        self._blocks: dict[CacheKey, Block] = {}
-        # The same dict, read directly by TableReader.get (a lookup is one dict.get;
-        # the dict object is never replaced, only mutated under the lock).
-        self.blocks = self._blocks
         self._lock = threading.Lock()
-        self._order: collections.deque[CacheKey] = collections.deque()  # insertion order
+        # (slots, block number, table number, charge) of each cached block, oldest first.
+        self._order: collections.deque[tuple[Slots, int, int, int]] = collections.deque()
 
-    def get(self, key: CacheKey) -> Block | None:
-        return self._blocks.get(key)
-
-    def put(self, key: CacheKey, block: Block) -> None:
-        """Insert a block, evicting the oldest while over capacity. Cost: O(1) per
-        block inserted or evicted."""
+    def put(self, slots: Slots, i: int, block: Block, table: int) -> None:
+        """Cache `block` in slot `i` of `slots` (table `table`'s), evicting the oldest
+        blocks while over capacity. Cost: O(1) per block inserted or evicted."""
+        charge = block.charge
         with self._lock:
-            blocks = self._blocks
-            if key in blocks:
+            if slots[i] is not None:  # another thread read it meanwhile
                 return
-            blocks[key] = block
-            self._order.append(key)
-            self.used_bytes += block.charge
+            slots[i] = block
             order = self._order
-            # The oldest key comes from a deque, not `next(iter(blocks))`: after many
-            # deletions at its front a dict walks over their empty slots on every such
-            # call, which made each eviction cost O(cache size).
-            while self.used_bytes > self.capacity_bytes and len(blocks) > 1 and order:
-                old = blocks.pop(order.popleft(), None)
-                if old is not None:  # evict_file may have dropped it already
-                    self.used_bytes -= old.charge
+            order.append((slots, i, table, charge))
+            used = self.used_bytes + charge
+            capacity = self.capacity_bytes
+            while used > capacity and len(order) > 1:
+                old_slots, j, _, old_charge = order.popleft()
+                old_slots[j] = None
+                used -= old_charge
+            self.used_bytes = used
 
-    def evict_file(self, number: int) -> None:
-        """Drop every block of a deleted table."""
+    def evict_file(self, table: int) -> None:
+        """Drop every block of a deleted table. Cost: O(blocks cached)."""
         with self._lock:
-            for key in [k for k in self._blocks if k[0] == number]:
-                self.used_bytes -= self._blocks.pop(key).charge
-            # Same O(cache size) pass over the order, so it never keeps dead keys.
-            self._order = collections.deque(k for k in self._order if k[0] != number)
+            kept: collections.deque[tuple[Slots, int, int, int]] = collections.deque()
+            used = 0
+            for entry in self._order:
+                if entry[2] == table:
+                    entry[0][entry[1]] = None
+                else:
+                    kept.append(entry)
+                    used += entry[3]
+            self._order = kept
+            self.used_bytes = used
 
     def __len__(self) -> int:
-        return len(self._blocks)
+        return len(self._order)
