@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator
 from types import TracebackType
 from typing import Any, TypeVar
 
-from .batch import WriteBatch, encode_op
+from .batch import OP, WriteBatch, encode_op
 from .core.keys import (
     KIND_DELETE,
     KIND_PUT,
@@ -214,14 +214,11 @@ class DB(
         if not len(batch):
             self._check_writable()
             return
-        self._commit(
-            Writer(
-                batch.body(),
-                list(batch.ops),
-                self.options.sync if sync is None else sync,
-                batch.user_bytes,
-            )
-        )
+        body = batch.body()
+        sync = self.options.sync if sync is None else sync
+        # Every op is encoded as a fixed header plus its key and value bytes.
+        user_bytes = len(body) - OP.size * len(batch)
+        self._commit(Writer(body, list(batch.ops), sync, user_bytes))
 
     def batch(self, sync: bool | None = None) -> _BatchContext:
         """`with db.batch() as b: b.put(...)`: committed atomically when the block exits

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -120,14 +121,30 @@ class ReadResult:
     """What reading a record file found."""
 
     records: list[tuple[int, bytes]] = field(default_factory=list)  # (offset, payload)
+    # With `read_records(..., payloads=False)`: the offsets of the records to keep, in
+    # place of `records` (8 bytes each instead of a payload copy; see `payload_at`).
+    offsets: array[int] = field(default_factory=lambda: array("Q"))
     valid_end: int = 0  # offset just past the last record kept
     dropped_tail_bytes: int = 0  # bytes of a torn tail (or skipped damage) not replayed
     damaged_offsets: list[int] = field(default_factory=list)
     stopped_early: bool = False  # point_in_time mode stopped at damage
 
 
-def read_records(data: bytes, path: str, *, fully_synced: bool, mode: str = "strict") -> ReadResult:
+def payload_at(data: bytes, offset: int) -> bytes:
+    """The payload of the (already checked) record at `offset` of `data`."""
+    (length,) = _CRC.unpack_from(data, offset + 4)
+    start = offset + HEADER_SIZE
+    return data[start : start + length]
+
+
+def read_records(
+    data: bytes, path: str, *, fully_synced: bool, mode: str = "strict", payloads: bool = True
+) -> ReadResult:
     """Parse every record of a file's content, applying a recovery mode to damage.
+
+    `payloads=False` records only the kept records' offsets (`ReadResult.offsets`, read
+    back with `payload_at`) instead of a copy of each payload: a replay of a large WAL
+    then holds the file once, not twice.
 
     `fully_synced`: the writer finished the file and fsync'd it (an older WAL, a manifest
     that was rolled over), so it cannot have a torn tail and any damage is corruption.
@@ -144,8 +161,12 @@ def read_records(data: bytes, path: str, *, fully_synced: bool, mode: str = "str
         if found is not None:
             length, _synced = found
             start = pos + HEADER_SIZE
-            if length:  # a seal vouches for what came before it and carries nothing
+            if not length:
+                pass  # a seal vouches for what came before it and carries nothing
+            elif payloads:
                 result.records.append((pos, bytes(data[start : start + length])))
+            else:
+                result.offsets.append(pos)
             pos = start + length
             result.valid_end = pos
             continue

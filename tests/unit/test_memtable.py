@@ -64,3 +64,64 @@ def test_an_iterator_keeps_its_key_list_while_writers_go_on() -> None:
     assert [e[0] for e in rest] == [b"b", b"c", b"d"]  # the new key is not seen
     assert [e[0] for e in m.iter_latest(100)][:2] == [b"a", b"aa"]
     m.check()
+
+
+def test_memtable_bytes_is_real_memory() -> None:
+    """`approx_bytes` (what `memtable_bytes` limits) tracks the memory the entries really
+    take, measured by tracemalloc: the structures, plus the key and value objects."""
+    import sys
+    import tracemalloc
+
+    n = 20_000
+    keys = [b"%016d" % ((i * 7919) % n) for i in range(n)]
+    values = [bytes([i & 0xFF]) * 100 for i in range(n)]
+    objects = sum(sys.getsizeof(k) + sys.getsizeof(v) for k, v in zip(keys, values, strict=True))
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        m = Memtable(1)
+        for i, (k, v) in enumerate(zip(keys, values, strict=True)):
+            m.add(i + 1, KIND_PUT, k, v)
+        m.sorted_keys()
+        structures = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    real = structures + objects
+    assert 0.8 * real <= m.approx_bytes <= 1.25 * real, (m.approx_bytes, real)
+
+
+def test_add_many_matches_add_per_op() -> None:
+    """The bulk batch insert leaves the memtable exactly as one `add` per op does: keys
+    new, already present, repeated inside the batch, deletes and range deletions."""
+    import random
+
+    rng = random.Random(5)
+    one, bulk = Memtable(1), Memtable(1)
+    seq = 1
+    for _ in range(200):
+        ops = []
+        for _ in range(rng.randrange(1, 30)):
+            key = b"k%03d" % rng.randrange(120)
+            r = rng.random()
+            if r < 0.1:
+                ops.append((KIND_DELETE, key, b""))
+            elif r < 0.12:
+                ops.append((KIND_RANGE_DELETE, key, key + b"5"))
+            else:
+                ops.append((KIND_PUT, key, rng.randbytes(5)))
+        for i, (kind, key, value) in enumerate(ops):
+            one.add(seq + i, kind, key, value)
+        bulk.add_many(seq, ops)
+        seq += len(ops)
+    for m in (one, bulk):
+        m.check()
+    assert sorted(one.index) == sorted(bulk.index)
+    assert all(one.versions(k) == bulk.versions(k) for k in one.index)
+    assert one.range_tombstones == bulk.range_tombstones
+    assert (one.entry_count, one.point_deletes, one.shadowed, one.approx_bytes) == (
+        bulk.entry_count,
+        bulk.point_deletes,
+        bulk.shadowed,
+        bulk.approx_bytes,
+    )
+    assert list(one.iter_all()) == list(bulk.iter_all())

@@ -7,23 +7,37 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import chain, islice, pairwise, repeat
+from operator import itemgetter, lshift, neg, or_
 from typing import Any
 
 from ..core import filenames
 from ..core.counters import Counters
 from ..core.keys import KIND_NAMES, Entry
 from ..core.trace import Tracer
-from ..iterators.merging import merge
+from ..iterators.merging import MAX_RUN, merge_runs, runs_of
 from ..manifest.edit import FileMeta, VersionEdit
 from ..manifest.version import Version
+from ..memtable import Memtable
 from ..rangedel import Fragments, RangeTombstone
 from ..sstable.reader import TableReader
 from ..sstable.writer import TableSettings, TableWriter
 from ..storage.fs import FileSystem
 from .picker import LEVEL_SIZE, Compaction
-from .retention import Beneath, RetentionTally, retain, retained_range_tombstones
+from .retention import (
+    Beneath,
+    RetentionTally,
+    retain,
+    retain_runs,
+    retained_range_tombstones,
+)
+
+# Entries as columns: user keys, trailers (seq << 8 | kind), values (TableWriter.add_columns).
+Columns = tuple[list[bytes], list[int], list[bytes]]
+_KEY, _NEG_SEQ, _KIND, _VALUE = (itemgetter(i) for i in range(4))
 
 # A traced `file.created` lists the entries of tables up to this size (docs/format/trace.md).
 TRACE_KEYS_MAX = 32
@@ -74,23 +88,25 @@ class GrandparentLimit:
     whole compaction, since keys arrive in order (LevelDB's ShouldStopBefore).
     """
 
-    __slots__ = ("_files", "_i", "_max", "_overlap", "_started")
+    __slots__ = ("_max", "_overlap", "_started", "files", "position")
 
     def __init__(self, grandparents: list[FileMeta], max_bytes: int) -> None:
-        self._files = grandparents
+        self.files = grandparents
         self._max = max_bytes
-        self._i = 0
+        self.position = 0  # the first file whose largest key is >= every key seen
         self._overlap = 0
         self._started = False
 
     def should_cut_before(self, key: bytes) -> bool:
-        files = self._files
-        i = self._i
+        """Whether an output should end before `key`. Only a key past
+        `files[position].largest` can change the answer (write_tables relies on it)."""
+        files = self.files
+        i = self.position
         while i < len(files) and key > files[i].largest:
             if self._started:
                 self._overlap += files[i].size
             i += 1
-        self._i = i
+        self.position = i
         self._started = True
         if self._overlap > self._max:
             self._overlap = 0
@@ -102,17 +118,63 @@ class GrandparentLimit:
         self._overlap = 0
 
 
+def entry_runs(entries: Iterable[Entry], size: int = 1024) -> Iterator[Columns]:
+    """An entry stream cut into column runs `(keys, trailers, values)` of up to `size`
+    entries, for `write_tables`. Cost: C-level passes per run (no Python step per
+    entry); the entries' own iteration is the caller's."""
+    source = iter(entries)
+    while True:
+        part = list(islice(source, size))
+        if not part:
+            return
+        yield columns_of(part)
+        if len(part) < size:
+            return
+
+
+def columns_of(part: list[Entry]) -> Columns:
+    """Entries as columns. Cost: five C-level passes, no Python step per entry."""
+    trailers = list(
+        map(or_, map(lshift, map(neg, map(_NEG_SEQ, part)), repeat(8)), map(_KIND, part))
+    )
+    return list(map(_KEY, part)), trailers, list(map(_VALUE, part))
+
+
+def memtable_runs(mem: Memtable, snapshots: list[int], tally: RetentionTally) -> Iterator[Columns]:
+    """What a flush (or recovery) writes of `mem`, as column runs: the retention rules
+    (retention.py) applied to its entries.
+
+    The common case takes no Python step per entry: with no range tombstones, and
+    either one version per key or no snapshot that could see an older one, the rules
+    keep exactly the newest version of each key (a flush never drops a point tombstone:
+    nothing below a memtable is known to be empty), which the memtable hands over as
+    sorted columns (`Memtable.newest_columns`). Otherwise every entry goes through
+    `retain`.
+    """
+    if not mem.range_tombstones and (not mem.shadowed or not snapshots):
+        tally.shadowed_dropped += mem.shadowed
+        if mem.index:
+            yield mem.newest_columns()
+        return
+    yield from entry_runs(retain(mem.iter_all(), snapshots, mem.fragments, False, tally))
+
+
 def write_tables(
-    entries: Iterator[Entry],
+    runs: Iterable[Columns],
     tombstones: list[RangeTombstone],
     ctx: JobContext,
     target_file_bytes: int | None,
     reason: str,
     grandparents: GrandparentLimit | None = None,
 ) -> tuple[list[FileMeta], int]:
-    """Write `entries` (internal order) and `tombstones` to new tables, cut near
-    `target_file_bytes` (None: one table) and where `grandparents` says the overlap with
-    the level below has grown too large, but never between two versions of one key.
+    """Write `runs` (column runs `(keys, trailers, values)` whose concatenation is in
+    internal order) and `tombstones` to new tables, cut near `target_file_bytes` (None:
+    one table) and where `grandparents` says the overlap with the level below has grown
+    too large, but never between two versions of one key.
+
+    Cost: O(1) Python steps per run, per data block and per grandparent file crossed
+    (the entries go to `TableWriter.add_columns` in slices), not per entry. The cuts
+    land exactly where a check before each new key would put them.
 
     Returns the new files (each fsync'd, and the directory fsync'd) and bytes written.
     On error every table this call created is removed, then the error propagates.
@@ -121,7 +183,6 @@ def write_tables(
     writers: list[TableWriter] = []
     written = 0
     lo: bytes | None = None
-    cut_before = grandparents.should_cut_before if grandparents is not None else None
     sample: list[Entry] = []  # the first entries of the table being written, when tracing
     tracing = ctx.trace is not None
 
@@ -166,32 +227,73 @@ def write_tables(
                 **fields,
             )
 
+    def note_sample(keys: list[bytes], trailers: list[int], values: list[bytes]) -> None:
+        room = TRACE_KEYS_MAX + 1 - len(sample)
+        for k, t, v in zip(keys[:room], trailers[:room], values[:room], strict=True):
+            sample.append((k, -(t >> 8), t & 0xFF, v))
+
+    # The grandparent test changes its mind only when a key passes the largest key of
+    # the grandparent file its cursor is on, so it is asked at those keys only (found
+    # by bisect); at every other key it would answer False and change nothing.
+    files = grandparents.files if grandparents is not None else []
     try:
         writer: TableWriter | None = None
-        last_key: bytes | None = None
-        for entry in entries:
-            key = entry[0]
-            if writer is None:
-                writer = start()
-                if cut_before is not None:
-                    cut_before(key)
-            elif key != last_key and (
-                # Asked first and always, so the grandparent cursor sees every key.
-                (cut_before is not None and cut_before(key))
-                | (
-                    target_file_bytes is not None
-                    and writer.estimated_file_bytes >= target_file_bytes
-                )
-            ):
-                finish(writer, key)
-                lo = key
+        last_key: bytes | None = None  # the last key added (of the previous run, too)
+        for keys, trailers, values in runs:
+            n = len(keys)
+            p = 0  # next entry of this run to add
+            check = True  # whether entry p must be checked for a cut
+            if writer is None and n:
                 writer = start()
                 if grandparents is not None:
-                    grandparents.reset()
-            writer.add(entry)
-            if tracing and len(sample) <= TRACE_KEYS_MAX:
-                sample.append(entry)
-            last_key = key
+                    grandparents.should_cut_before(keys[0])
+                check = False
+            while p < n:
+                assert writer is not None
+                # The next key at which the grandparent test may change its mind.
+                g = n
+                if grandparents is not None and grandparents.position < len(files):
+                    g = max(bisect_right(keys, files[grandparents.position].largest, p), p)
+                if g == p and check:
+                    key = keys[p]
+                    if key != last_key and (
+                        # Asked first and always, so the grandparent cursor sees every key.
+                        (grandparents is not None and grandparents.should_cut_before(key))
+                        | (
+                            target_file_bytes is not None
+                            and writer.estimated_file_bytes >= target_file_bytes
+                        )
+                    ):
+                        finish(writer, key)
+                        lo = key
+                        writer = start()
+                        if grandparents is not None:
+                            grandparents.reset()
+                    check = False
+                    continue
+                if g == p:  # entry p was checked; the next event is after it
+                    g = n
+                    if grandparents is not None and grandparents.position < len(files):
+                        g = bisect_right(keys, files[grandparents.position].largest, p + 1)
+                added = writer.add_columns(
+                    keys[p:g], trailers[p:g], values[p:g], target_file_bytes, check
+                )
+                if tracing and len(sample) <= TRACE_KEYS_MAX:
+                    note_sample(keys[p : p + added], trailers[p : p + added], values[p : p + added])
+                if added:
+                    last_key = keys[p + added - 1]
+                p += added
+                if p < g:  # the table reached its target size before keys[p]
+                    if grandparents is not None:
+                        grandparents.should_cut_before(keys[p])  # answers False here
+                    finish(writer, keys[p])
+                    lo = keys[p]
+                    writer = start()
+                    if grandparents is not None:
+                        grandparents.reset()
+                    check = False
+                else:
+                    check = True
         if writer is None and tombstones:
             writer = start()
         if writer is not None:
@@ -210,6 +312,15 @@ def write_tables(
                 pass
         raise
     return outputs, written
+
+
+def _uncached_entries(reader: TableReader) -> Iterator[Entry]:
+    """Every point entry of a table, its blocks read past the block cache: a compaction
+    reads each block once, and its inputs are deleted when it is done, so caching them
+    would only evict the blocks that gets are using (RocksDB's fill_cache=false)."""
+    return chain.from_iterable(
+        reader.read_data_block(i).entries() for i in range(len(reader.handles))
+    )
 
 
 def run_compaction(
@@ -245,9 +356,21 @@ def run_compaction(
     result.bytes_read = sum(f.size for _, f in inputs)
     out = c.output_level
     fragments = Fragments(t for r in readers for t in r.range_tombstones())
-    merged = merge([r.iter_entries() for r in readers])
+    # A run at a time from merge to writer: only where versions of one key meet or a
+    # tombstone needs a decision does Python look at single entries (retain_runs).
+    merged = merge_runs([_uncached_entries(r) for r in readers], first=MAX_RUN)
+    metas = sorted((f for _, f in inputs), key=lambda f: f.smallest)
+    if all(a.largest < b.smallest for a, b in pairwise(metas)):
+        # Inputs with disjoint key ranges (a sequential load) merge by concatenation in
+        # key order: no sort, no watermark.
+        by_number = {r.number: r for r in readers}
+        ordered = chain.from_iterable(_uncached_entries(by_number[f.number]) for f in metas)
+        merged = runs_of(ordered, MAX_RUN)
     beneath = Beneath(version, out)
-    kept = retain(merged, snapshots, fragments, beneath.is_bottommost, result.tally)
+    kept = map(
+        columns_of,
+        retain_runs(merged, snapshots, fragments, beneath.is_bottommost, result.tally),
+    )
     tombstones = retained_range_tombstones(
         fragments,
         snapshots,

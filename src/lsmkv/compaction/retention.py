@@ -23,8 +23,10 @@ key apart except by the newest, so:
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from itertools import chain, compress, islice, repeat
+from operator import and_, eq, itemgetter, ne
 
 from ..core.keys import KIND_DELETE, Entry
 from ..manifest.version import Version
@@ -115,6 +117,74 @@ def retain(
             tally.tombstones_dropped += 1  # rule 3
             continue
         yield entry
+
+
+_KEY = itemgetter(0)
+_KIND = itemgetter(2)
+
+
+def retain_runs(
+    runs: Iterable[list[Entry]],
+    snapshots: list[int],
+    fragments: Fragments,
+    bottommost: Bottommost,
+    tally: RetentionTally,
+) -> Iterator[list[Entry]]:
+    """`retain` over runs of entries (lists whose concatenation is in internal order, as
+    `merge_runs` yields them), giving runs of the entries kept.
+
+    Why: rule 1 and rule 3 are all that apply when no snapshot and no range tombstone
+    exist (the usual compaction), and both reduce to C-level passes over a run: rule 1
+    compares each key with the one before it (`map(ne, ...)`), giving a keep mask
+    applied with `compress`; rule 3 then costs one Python step per point tombstone that
+    survived rule 1, and none per put. A run with no repeated key and no tombstone is
+    passed on as it is. With snapshots or range tombstones every entry goes through
+    `retain`.
+    """
+    if snapshots or fragments:
+        yield from _chunked(
+            retain(chain.from_iterable(runs), snapshots, fragments, bottommost, tally)
+        )
+        return
+    is_bottom: Callable[[bytes], bool] | None = None  # None: a bool answers for all keys
+    if not isinstance(bottommost, bool):
+        is_bottom = bottommost
+    last_key: bytes | None = None
+    for run in runs:
+        if not run:
+            continue
+        n = len(run)
+        keys = list(map(_KEY, run))
+        # Rule 1 (one stripe, no snapshots): keep the first version of each key.
+        newest = list(map(ne, keys, chain((last_key,), keys)))
+        last_key = keys[-1]
+        kinds = list(map(_KIND, run))
+        deletes = KIND_DELETE in kinds
+        firsts = newest.count(True)
+        if not deletes and firsts == n:
+            yield run  # the usual run: nothing to drop
+            continue
+        tally.shadowed_dropped += n - firsts
+        if deletes and (is_bottom is not None or bottommost):
+            # Rule 3: a point tombstone that survived rule 1 goes where nothing below
+            # it may hold the key. One Python step per such tombstone, none per put.
+            is_delete = map(eq, kinds, repeat(KIND_DELETE))
+            for i in compress(range(n), list(map(and_, newest, is_delete))):
+                if is_bottom is None or is_bottom(keys[i]):
+                    newest[i] = False
+                    tally.tombstones_dropped += 1
+        survivors = list(compress(run, newest))
+        if survivors:
+            yield survivors
+
+
+def _chunked(entries: Iterator[Entry], size: int = 1024) -> Iterator[list[Entry]]:
+    while True:
+        part = list(islice(entries, size))
+        if part:
+            yield part
+        if len(part) < size:
+            return
 
 
 def retained_range_tombstones(

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import time
 
-from ..compaction.job import write_tables
-from ..compaction.retention import RetentionTally, retain
+from ..compaction.job import memtable_runs, write_tables
+from ..compaction.retention import RetentionTally
 from ..core import filenames
 from ..manifest.edit import VersionEdit
 from .base import EngineBase, file_info
@@ -69,7 +69,7 @@ class FlushMixin(EngineBase):
         tally = RetentionTally()
         fragments = imm.fragments
         outputs, written = write_tables(
-            retain(imm.iter_all(), snapshots, fragments, False, tally),
+            memtable_runs(imm, snapshots, tally),
             list(fragments.tombstones()),
             self._job_context(),
             None,

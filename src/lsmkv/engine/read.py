@@ -54,12 +54,11 @@ def lookup(
     mem = sv.mem
     if sv.frozen_range_dels or mem.range_tombstones:
         return _lookup_with_ranges(sv, key, read_seq, tables, c)
-    versions = mem.table.get(key)
-    if versions is not None:
-        for entry in versions:
-            if -entry[1] <= read_seq:
-                c.memtable_hits += 1
-                return entry
+    if key in mem.index:
+        entry = mem.get(key, read_seq)
+        if entry is not None:
+            c.memtable_hits += 1
+            return entry
     for imm in sv.imms:
         found = imm.get(key, read_seq)
         if found is not None:
@@ -137,16 +136,13 @@ def multi_lookup(
         return answers
     answers = {}
     pending: list[bytes] = []
-    table = sv.mem.table
+    mem = sv.mem
+    index = mem.index
     imms = sv.imms
     for key in set(keys):
         found: Entry | None = None
-        versions = table.get(key)
-        if versions is not None:
-            for entry in versions:
-                if -entry[1] <= read_seq:
-                    found = entry
-                    break
+        if key in index:
+            found = mem.get(key, read_seq)
         if found is None:
             for imm in imms:
                 found = imm.get(key, read_seq)

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import os
 
-from ..compaction.job import write_tables
-from ..compaction.retention import RetentionTally, retain
+from ..compaction.job import memtable_runs, write_tables
+from ..compaction.retention import RetentionTally
 from ..core import filenames
 from ..errors import CorruptionError, Error, NotFoundError
 from ..manifest.edit import FileMeta, VersionEdit
@@ -105,6 +105,8 @@ class RecoveryMixin(EngineBase):
             num for kind, num in store_files if kind == "log" and num >= versions.log_number
         )
         recovered = Memtable(0)
+        # A read-only open keeps what it replays in memory: it may not write tables.
+        limit = float("inf") if self._read_only else self._memtable_limit
         last_seq = versions.last_seq
         check_sealed_wals(versions.sealed_wals, logs, path, fs, opts.wal_recovery_mode)
         if versions.log_number and versions.log_number not in logs:
@@ -125,27 +127,32 @@ class RecoveryMixin(EngineBase):
                 wal_path,
                 fully_synced=i < len(logs) - 1 or number in versions.sealed_wals,
                 mode=opts.wal_recovery_mode,
+                decode=False,
             )
+            add = recovered.add
             for seq, kind, key, value in iter_ops(contents):
-                recovered.add(seq, kind, key, value)
+                add(seq, kind, key, value)
                 last_seq = max(last_seq, seq)
+                if recovered.approx_bytes >= limit:
+                    # Several WALs (immutable memtables not yet flushed at a crash or
+                    # close), or one WAL written with a larger memtable_bytes, must not
+                    # become one memtable several times the configured size: write each
+                    # memtable's worth to level 0 as it fills, as RocksDB's recovery
+                    # does, so recovery holds at most about one memtable in memory.
+                    # Newer writes go to newer (higher-numbered) L0 tables, so age
+                    # order holds; the one edit below names them all.
+                    edit.added += self._write_recovered(recovered)
+                    recovered = Memtable(0)
+                    add = recovered.add
             if self._trace is not None:
                 self._trace(
                     "recovery.wal_replayed",
                     file=filenames.wal_name(number),
-                    batches=len(contents.batches),
+                    batches=contents.batch_count,
                     dropped_tail_bytes=contents.result.dropped_tail_bytes,
                 )
             stopped_early = contents.result.stopped_early
             del contents  # the WAL's bytes: not held while the next one is read
-            if recovered.approx_bytes >= self._memtable_limit and not self._read_only:
-                # Several WALs (immutable memtables not yet flushed at a crash or close)
-                # must not become one memtable several times the configured size: write
-                # each memtable's worth to level 0 as it fills, as RocksDB's recovery
-                # does, so recovery holds at most about one memtable in memory. Newer
-                # WALs go to newer (higher-numbered) L0 tables, so age order holds.
-                edit.added += self._write_recovered(recovered)
-                recovered = Memtable(0)
             if stopped_early:
                 break  # point_in_time: nothing after the first damage is replayed
         self._last_seq = self._visible_seq = last_seq
@@ -174,7 +181,7 @@ class RecoveryMixin(EngineBase):
         """Write a memtable rebuilt from WALs to level-0 tables (not yet in the manifest:
         the caller's one edit names them all, with the new log number)."""
         outputs, _ = write_tables(
-            retain(recovered.iter_all(), [], recovered.fragments, False, RetentionTally()),
+            memtable_runs(recovered, [], RetentionTally()),
             list(recovered.fragments.tombstones()),
             self._job_context(),
             None,

@@ -50,9 +50,8 @@ class WriteMixin(EngineBase):
             wal = self._wal
             assert wal is not None
             seq = self._last_seq + 1
-            framed = wal.frame_op(seq, kind, key, value)
             try:
-                wal.write(framed)
+                size = wal.append_op(seq, kind, key, value)
             except OSError as e:
                 self._write_error = disk_error(e, f"writing the WAL of {self.path}")
                 raise self._write_error from e
@@ -62,7 +61,7 @@ class WriteMixin(EngineBase):
             c.writes += 1
             c.write_ops += 1
             c.write_groups += 1
-            c.wal_bytes_written += len(framed)
+            c.wal_bytes_written += size
             c.user_bytes_written += len(key) + len(value)
             return True
 

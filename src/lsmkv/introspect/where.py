@@ -57,7 +57,7 @@ def where(
     ]
     for source, mem, index in mems:
         extra: dict[str, Any] = {} if index is None else {"index": index}
-        for entry in mem.table.get(key, ()):
+        for entry in mem.versions(key):
             records.append({"source": source, **extra, **_entry(entry)})
         for start, end, seq in mem.range_tombstones:
             if start <= key < end:

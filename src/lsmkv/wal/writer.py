@@ -29,6 +29,29 @@ class WalWriter(RecordWriter):
         self.path = path
         self.number = number
 
+    def append_op(self, seq: int, kind: int, key: bytes, value: bytes) -> int:
+        """Append the record of a one-op batch (`frame_op`) with one write; returns its
+        size. The lone unsynced writer's path: one call from the engine, one `write` to
+        the OS. Raises OSError from the write (the offset then does not move).
+        """
+        rest = (
+            _ONE_OP.pack(
+                _ONE_OP_HEADER_BYTES + len(key) + len(value),
+                self.synced_offset,
+                seq,
+                1,
+                kind,
+                len(key),
+                len(value),
+            )
+            + key
+            + value
+        )
+        framed = _CRC.pack(zlib.crc32(rest)) + rest
+        self.file.write(framed)
+        self.offset += len(framed)
+        return len(framed)
+
     def frame_op(self, seq: int, kind: int, key: bytes, value: bytes) -> bytes:
         """The framed record of a one-op batch, byte for byte what
         `frame(BATCH_HEADER.pack(seq, 1) + OP.pack(kind, ...) + key + value)` gives,
