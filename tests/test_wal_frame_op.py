@@ -1,4 +1,4 @@
-"""The one-op WAL fast path must frame exactly the bytes the general path frames."""
+"""The one-op WAL fast path must write exactly the bytes the general path frames."""
 
 from __future__ import annotations
 
@@ -16,14 +16,22 @@ from lsmkv.wal.writer import WalWriter
     ("kind", "key", "value"),
     [(1, b"apple", b"red"), (0, b"gone", b""), (1, b"", b""), (1, b"k" * 300, b"v" * 5000)],
 )
-def test_frame_op_matches_frame(tmp_path: str, kind: int, key: bytes, value: bytes) -> None:
-    wal = WalWriter(OSFileSystem(), os.path.join(str(tmp_path), "000001.log"), 1)
+def test_append_op_writes_what_frame_frames(
+    tmp_path: str, kind: int, key: bytes, value: bytes
+) -> None:
+    path = os.path.join(str(tmp_path), "000001.log")
+    wal = WalWriter(OSFileSystem(), path, 1)
+    expected = b""
     try:
         for synced in (0, 4096, 1 << 40):
             wal.synced_offset = synced
             general = wal.frame(
                 BATCH_HEADER.pack(77, 1) + OP.pack(kind, len(key), len(value)) + key + value
             )
-            assert wal.frame_op(77, kind, key, value) == general
+            expected += general
+            assert wal.append_op(77, kind, key, value) == len(general)
+            assert wal.offset == len(expected)
     finally:
         wal.close()
+    with open(path, "rb") as f:
+        assert f.read() == expected

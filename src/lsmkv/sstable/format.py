@@ -131,16 +131,7 @@ def check_block(data: bytes, path: str, handle: BlockHandle) -> bytes:
     Raises:
         CorruptionError: short data, checksum mismatch or unknown compression.
     """
-    ctype = verify_in_place(data, 0, path, handle)
-    stored = data[: handle.size]
-    if ctype == COMPRESSION_NONE:
-        return stored
-    if ctype == COMPRESSION_ZLIB:
-        try:
-            return zlib.decompress(stored)
-        except zlib.error:
-            raise CorruptionError("block does not decompress", path, handle.offset) from None
-    raise CorruptionError(f"unknown compression type {ctype}", path, handle.offset)
+    return unpack_stored(data, verify_in_place(data, 0, path, handle), path, handle)
 
 
 def verify_in_place(buf: bytes, at: int, path: str, handle: BlockHandle) -> int:

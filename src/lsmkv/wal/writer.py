@@ -30,9 +30,12 @@ class WalWriter(RecordWriter):
         self.number = number
 
     def append_op(self, seq: int, kind: int, key: bytes, value: bytes) -> int:
-        """Append the record of a one-op batch (`frame_op`) with one write; returns its
-        size. The lone unsynced writer's path: one call from the engine, one `write` to
-        the OS. Raises OSError from the write (the offset then does not move).
+        """Append the record of a one-op batch with one write; returns its size. The
+        record is byte for byte what `frame(BATCH_HEADER.pack(seq, 1) + OP.pack(kind,
+        ...) + key + value)` gives, built with one pack and one crc32 (crc32 of the tail
+        then the payload equals crc32 of both, so one call covers them). The lone
+        unsynced writer's path: one call from the engine, one `write` to the OS.
+        Raises OSError from the write (the offset then does not move).
         """
         rest = (
             _ONE_OP.pack(
@@ -51,24 +54,3 @@ class WalWriter(RecordWriter):
         self.file.write(framed)
         self.offset += len(framed)
         return len(framed)
-
-    def frame_op(self, seq: int, kind: int, key: bytes, value: bytes) -> bytes:
-        """The framed record of a one-op batch, byte for byte what
-        `frame(BATCH_HEADER.pack(seq, 1) + OP.pack(kind, ...) + key + value)` gives,
-        built with one pack and one crc32 (crc32 of the tail then the payload equals
-        crc32 of both, so one call covers them). This is the lone-writer fast path.
-        """
-        rest = (
-            _ONE_OP.pack(
-                _ONE_OP_HEADER_BYTES + len(key) + len(value),
-                self.synced_offset,
-                seq,
-                1,
-                kind,
-                len(key),
-                len(value),
-            )
-            + key
-            + value
-        )
-        return _CRC.pack(zlib.crc32(rest)) + rest
