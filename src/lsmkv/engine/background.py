@@ -341,15 +341,20 @@ class BackgroundMixin(EngineBase):
         released; `c` is registered in `_running`, so its files are being compacted)."""
         snapshots = self._snapshot_list()
         tr = self._trace
+        # The fields compaction.begin and compaction.end share (docs/format/trace.md).
+        job_fields: dict[str, Any] = {}
         if tr is not None:
+            job_fields = {
+                "job": job,
+                "reason": c.reason,
+                "level": c.level,
+                "output_level": c.output_level,
+                "trivial_move": c.trivial_move,
+                "inputs": [file_info(lvl, f) for lvl, f in c.all_inputs],
+            }
             tr(
                 "compaction.begin",
-                job=job,
-                reason=c.reason,
-                level=c.level,
-                output_level=c.output_level,
-                trivial_move=c.trivial_move,
-                inputs=[file_info(lvl, f) for lvl, f in c.all_inputs],
+                **job_fields,
                 grandparent_files=len(c.grandparents),
                 snapshots=len(snapshots),
             )
@@ -389,12 +394,7 @@ class BackgroundMixin(EngineBase):
             tally = result.tally
             tr(
                 "compaction.end",
-                job=job,
-                reason=c.reason,
-                level=c.level,
-                output_level=c.output_level,
-                trivial_move=c.trivial_move,
-                inputs=[file_info(lvl, f) for lvl, f in c.all_inputs],
+                **job_fields,
                 outputs=[file_info(c.output_level, f) for f in result.outputs],
                 bytes_read=result.bytes_read,
                 bytes_written=result.bytes_written,
