@@ -191,3 +191,44 @@ def test_a_killed_store_takes_its_workers_with_it(tmp_path: Path) -> None:
     with lsmkv.open(path) as db:
         for i in range(acknowledged + 1):
             assert db.get(b"key%08d" % i) == b"v" * 200, i
+
+
+def test_a_job_the_store_gives_up_half_way_gets_a_fresh_worker_next(tmp_path: Path) -> None:
+    from lsmkv.compaction.job import JobContext
+    from lsmkv.core.counters import Counters
+    from lsmkv.engine.jobworker import JobWorker
+    from lsmkv.sstable.reader import TableReader
+    from lsmkv.sstable.writer import TableSettings
+    from lsmkv.storage.fs import OSFileSystem
+
+    numbers = iter(range(1, 100))
+    pending: set[int] = set()
+    ctx = JobContext(
+        fs=OSFileSystem(),
+        dirname=str(tmp_path),
+        settings=TableSettings(),
+        open_table=lambda n: TableReader(OSFileSystem(), str(tmp_path / f"{n:06d}.sst"), n),
+        new_file_number=lambda: next(numbers),
+        pending_outputs=pending,
+        counters=Counters(),
+    )
+    keys = [b"k%05d" % i for i in range(40000)]
+    run = (keys, [(i + 1) << 8 | 1 for i in range(40000)], [b"v"] * 40000)
+
+    def failing_runs() -> Any:
+        yield run
+        raise RuntimeError("the store's side failed half-way")
+
+    worker = JobWorker(str(tmp_path), TableSettings())
+    try:
+        with pytest.raises(RuntimeError):
+            worker.flush(failing_runs(), [], ctx)
+        [meta], written = worker.flush([run], [], ctx)
+        assert worker.started == 2, "the half-fed worker was replaced"
+        assert meta.entries == 40000 and meta.number in pending and written == meta.size
+        reader = ctx.open_table(meta.number)
+        assert reader.get(b"k00007", 1 << 50) is not None
+        reader.close()
+    finally:
+        worker.close()
+    assert children(os.getpid()) == []

@@ -120,6 +120,10 @@ class JobWorker:
         self._settings = settings
         self._process: subprocess.Popen[bytes] | None = None
         self._conn: Connection | None = None
+        # A job was sent and its reply not read: the parent gave up on it half-way (an
+        # error on this side), so the worker's place in the protocol is unknown and it
+        # is replaced before the next job.
+        self._busy = False
         self.started = 0  # processes started by this object (stats)
 
     # ----------------------------------------------------------------- jobs
@@ -138,7 +142,7 @@ class JobWorker:
             return [], 0
         number = ctx.new_file_number()
         ctx.pending_outputs.add(number)
-        conn = self._connection()
+        conn = self._begin()
         tracing = ctx.trace is not None
         try:
             conn.send(("flush", self._dirname, self._settings, number, tombstones, tracing))
@@ -168,7 +172,7 @@ class JobWorker:
         Cost in this process: pickling the compaction and `version` (a few hundred file
         records), and one round trip per output table.
         """
-        conn = self._connection()
+        conn = self._begin()
         tracing = ctx.trace is not None
         job = (c, version, snapshots, target_file_bytes, max_grandparent_overlap_bytes)
         try:
@@ -184,7 +188,8 @@ class JobWorker:
         """Answer the worker until it reports the job done; return its result or raise
         its error (an OSError stays an OSError, as in-process). Waiting in `recv`
         releases the GIL."""
-        conn = self._connection()
+        conn = self._conn
+        assert conn is not None
         while True:
             try:
                 message = conn.recv()
@@ -202,16 +207,26 @@ class JobWorker:
                 if ctx.trace is not None:
                     ctx.trace(message[1], **message[2])
             elif kind == "done":
+                self._busy = False
                 return message[1]
             else:
+                self._busy = False
                 raise message[1]
 
     # ------------------------------------------------------------- lifetime
     def _connection(self) -> Connection:
+        if self._busy:
+            self._kill()
         if self._conn is None:
             self._start()
         assert self._conn is not None
         return self._conn
+
+    def _begin(self) -> Connection:
+        """The connection for a new job (a fresh worker if the last job was abandoned)."""
+        conn = self._connection()
+        self._busy = True
+        return conn
 
     def _start(self) -> None:
         parent_end, child_end = socket.socketpair()
@@ -239,42 +254,40 @@ class JobWorker:
         return self._process is not None and self._process.poll() is None
 
     def _died(self, cause: BaseException) -> WorkerDied:
-        process = self._process
-        status = None
-        if process is not None:
-            try:
-                status = process.wait(timeout=1.0)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                status = process.wait()
-        self._drop()
+        status = self._kill(grace=1.0)
         return WorkerDied(
             f"{self._dirname}: the background worker process ended in the middle of a job "
             f"(exit status {status}; {cause!r})"
         )
 
-    def _drop(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-        self._conn = None
-        self._process = None
-
-    def close(self) -> None:
-        """Stop the worker (at close, between jobs). Cost: one round trip and a wait for
-        the process to exit (killed after 5 s, which only a hung worker takes)."""
+    def _kill(self, grace: float = 0.0) -> int | None:
+        """End the worker (after `grace` seconds to exit by itself) and forget it;
+        its exit status."""
         process, conn = self._process, self._conn
-        if process is None or conn is None:
-            return
+        self._process = self._conn = None
+        self._busy = False
+        if conn is not None:
+            conn.close()
+        if process is None:
+            return None
         try:
-            conn.send(("exit",))
-        except OSError:
-            pass
-        try:
-            process.wait(timeout=5.0)
+            return process.wait(timeout=grace)
         except subprocess.TimeoutExpired:
             process.kill()
-            process.wait()
-        self._drop()
+            return process.wait()
+
+    def close(self) -> None:
+        """Stop the worker (at close, between jobs). Cost: one message and a wait for
+        the process to exit (killed after 5 s, which only a hung worker takes; at once
+        if a job was abandoned half-way)."""
+        if self._conn is not None and not self._busy:
+            try:
+                self._conn.send(("exit",))
+            except OSError:
+                pass
+            self._kill(grace=5.0)
+        else:
+            self._kill()
 
 
 def _chain_first(first: Columns, rest: Iterator[Columns]) -> Iterator[Columns]:
