@@ -160,8 +160,14 @@ def _columns(
             cut = next((i for i in range(1, len(items)) if items[i][0] != items[i - 1][0]), 0)
             parts = [items[:cut], items[cut:]] if cut else [items]
             ordered = parts[::-1] if reverse else parts
-            makers = [lambda p=p: _ListColumns(p, reverse) for p in ordered]
-            columns.append(ConcatColumns(makers, reverse))
+            made: list[int] = []
+
+            def make(p: list[tuple[bytes, int, bytes]], made: list[int] = made) -> Columns:
+                made.append(1)
+                return _ListColumns(p, reverse)
+
+            columns.append(ConcatColumns(map(make, ordered), reverse))
+            assert not made  # parts are made as the scan reaches them
         else:
             columns.append(_ListColumns(items, reverse))
     return columns

@@ -313,6 +313,10 @@ def clean_sources(
             if mem.range_tombstones:
                 frags.append(mem.fragments)
             columns.append(mem.latest_columns(read_seq, start, end, reverse))
+    # Tables hold range tombstones only if the SuperVersion says so (it is immutable):
+    # otherwise no table of the range is asked, which a seek across a level of many
+    # tables would pay for every table to the end of the range.
+    table_tombstones = sv.frozen_range_dels
     version = sv.version
     for level, files in enumerate(version.levels):
         if not files:
@@ -321,17 +325,19 @@ def clean_sources(
         if level == 0:
             for f in chosen:
                 reader = tables.get(f.number)
-                if reader.fragments:
+                if table_tombstones and reader.fragments:
                     frags.append(reader.fragments)
                 newer = read_seq if f.largest_seq > read_seq else None
                 columns.append(reader.columns(start, end, reverse, newer))
         elif chosen:
-            frags.extend(tables.get(f.number).fragments for f in chosen if f.range_deletes)
-            ordered = chosen[::-1] if reverse else chosen
-            parts = (
-                partial(_table_columns, tables, f, start, end, reverse, read_seq) for f in ordered
-            )
-            columns.append(ConcatColumns(parts, reverse))
+            if table_tombstones:
+                frags.extend(tables.get(f.number).fragments for f in chosen if f.range_deletes)
+            if reverse:
+                chosen.reverse()
+            # Each table is opened only when the scan reaches it (ConcatColumns takes
+            # the `map` lazily): a seek reads one or two tables of the level.
+            make = partial(_table_columns, tables, start, end, reverse, read_seq)
+            columns.append(ConcatColumns(map(make, chosen), reverse))
     if frags and read_path.visible_fragments(frags, read_seq, start, end):
         return None  # the general path honours them (and skips what they hide)
     return columns
@@ -339,11 +345,11 @@ def clean_sources(
 
 def _table_columns(
     tables: TableCache,
-    f: FileMeta,
     start: bytes | None,
     end: bytes | None,
     reverse: bool,
     read_seq: int,
+    f: FileMeta,
 ) -> Columns:
     newer = read_seq if f.largest_seq > read_seq else None
     return tables.get(f.number).columns(start, end, reverse, newer)

@@ -462,6 +462,35 @@ class TableColumns:
         return self._block is None and not self._first <= self._i <= self._last
 
     def take(self, n: int, partial: bool = False) -> tuple[Sequence[bytes], Sequence[bytes]] | None:
+        block = self._block or self._open(n)
+        if block is None or n <= 0:
+            return (), ()
+        lo, hi = self._lo, self._hi
+        if hi - lo < n and (not partial or hi <= lo):
+            return self._take_pieces(n, partial)
+        # The open block answers alone (a seek's first chunk, and most chunks of a long
+        # scan): its columns as `Block.columns` cut them, with no piece lists.
+        if self._reverse:
+            a = max(lo, hi - n)
+            self._hi = a
+            if a <= lo:
+                self._block = None
+            b = hi
+        else:
+            b = min(hi, lo + n)
+            self._lo = b
+            if b >= hi:
+                self._block = None
+            a = lo
+        if block.deletes_in(a, b):
+            return None
+        if self._ceiling is not None and block.max_trailer(a, b) > self._ceiling:
+            return None
+        return block.columns(a, b)
+
+    def _take_pieces(self, n: int, partial: bool) -> tuple[Sequence[bytes], Sequence[bytes]] | None:
+        """`take` across blocks: a piece from each block until n entries (or, when
+        `partial`, the first non-empty piece), joined."""
         key_pieces: list[Sequence[bytes]] = []
         value_pieces: list[Sequence[bytes]] = []
         size = n
