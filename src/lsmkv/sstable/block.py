@@ -123,7 +123,18 @@ class Block:
     TableReader.get), and a scan cuts keys (values) with one `struct` call (`columns`).
     """
 
-    __slots__ = ("_kb", "_ko", "_shape", "_trailers", "_vb", "_vo", "charge", "count", "width")
+    __slots__ = (
+        "_kb",
+        "_ko",
+        "_shape",
+        "_trailers",
+        "_vb",
+        "_vo",
+        "charge",
+        "count",
+        "deletes",
+        "width",
+    )
 
     def __init__(
         self,
@@ -146,6 +157,7 @@ class Block:
             shape = _measure_shape(count, key_offsets, value_offsets, trailers)
         self._shape = shape
         self.width = shape[0] if shape[0] > 0 else 0
+        self.deletes = shape[2]  # point tombstones in the block
 
     def key_at(self, i: int) -> bytes:
         ko = self._ko
@@ -243,7 +255,7 @@ class Block:
     def deletes_in(self, lo: int, hi: int) -> int:
         """Point tombstones among entries lo..hi-1. Cost: three C calls (none at all for
         a block without tombstones, the common case)."""
-        if not self._shape[2]:
+        if not self.deletes:
             return 0
         return self._trailers[lo:hi].tobytes()[_KIND_BYTE::8].count(KIND_DELETE)
 
@@ -285,18 +297,18 @@ class FixedBlock:
     several times more than cutting the columns, about 0.5 µs per entry on this
     machine; here the columns are cut straight from the read buffer by `struct`, and
     the layout checks are two byte compares. The interface is the part of `Block` a
-    scan uses: `count`, `lower_bound`, `columns`, `deletes_in`, `max_trailer`.
+    scan uses: `count`, `deletes`, `lower_bound`, `columns`, `deletes_in`, `max_trailer`.
     """
 
     __slots__ = (
         "_buf",
-        "_deletes",
         "_keys_at",
         "_kw",
         "_trailers_at",
         "_values_at",
         "_vw",
         "count",
+        "deletes",
     )
 
     def __init__(
@@ -309,7 +321,7 @@ class FixedBlock:
         self._values_at = keys_at + kw * count
         self._kw = kw
         self._vw = vw
-        self._deletes = buf[trailers_at + _KIND_BYTE : keys_at : 8].count(KIND_DELETE)
+        self.deletes = buf[trailers_at + _KIND_BYTE : keys_at : 8].count(KIND_DELETE)
 
     def lower_bound(self, key: bytes) -> int:
         kw, buf, at = self._kw, self._buf, self._keys_at
@@ -331,7 +343,7 @@ class FixedBlock:
         )
 
     def deletes_in(self, lo: int, hi: int) -> int:
-        if not self._deletes:
+        if not self.deletes:
             return 0
         at = self._trailers_at + _KIND_BYTE
         return self._buf[at + 8 * lo : at + 8 * hi : 8].count(KIND_DELETE)

@@ -440,7 +440,14 @@ class TableColumns:
         if self._ahead:
             block = self._ahead.pop()
         elif n < _LONG_CHUNK:
-            block = self._reader.block(i)
+            # TableReader.block, inlined (a seek opens a block per source).
+            reader = self._reader
+            cached = reader._slots[i]
+            if cached is None:
+                block = reader._load_block(i)
+            else:
+                reader._counters.block_cache_hits += 1
+                block = cached
         else:
             # A long scan: the next blocks in one read (see TableReader.blocks_ahead).
             if self._reverse:
@@ -482,7 +489,7 @@ class TableColumns:
             if b >= hi:
                 self._block = None
             a = lo
-        if block.deletes_in(a, b):
+        if block.deletes and block.deletes_in(a, b):
             return None
         if self._ceiling is not None and block.max_trailer(a, b) > self._ceiling:
             return None
