@@ -176,6 +176,7 @@ def _columns(
 # ------------------------------------------------------------------ whole stores
 def _general_only(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(scan_module, "clean_sources", lambda *args, **kwargs: None)
+    monkeypatch.setattr(scan_module, "seek_sources", lambda *args, **kwargs: None)
 
 
 def _counters(db: lsmkv.DB) -> dict[str, int]:
@@ -343,3 +344,80 @@ def test_only_range_tombstones_over_the_range_send_a_scan_to_the_general_path() 
         assert [k for k, _ in db.scan(b"0005", b"0025")] == [
             b"%04d" % i for i in (*range(5, 10), *range(20, 25))
         ]
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_seeks_over_every_source_kind_match_the_general_path(
+    reverse: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Short scans (`seek_sources` + `short_merge`) from every key of a store with no
+    range tombstones: a memtable, level-0 tables and deeper levels, keys rewritten in
+    newer sources (several versions of a key, across sources and inside one table held
+    by a snapshot), blocks of a few entries so seeks cross block and table ends. Pairs
+    and the returned count must be the general path's."""
+    db = lsmkv.open(
+        "/db",
+        fs=MemFS(),
+        sync=False,
+        background_compaction=False,
+        memtable_bytes=1 << 30,
+        block_size_bytes=128,
+        target_file_bytes=1024,
+    )
+    try:
+        for i in range(0, 400, 2):
+            db.put(b"%06d" % i, b"a%d" % i)
+        db.flush()
+        db.compact()  # deeper levels, several tables each
+        snap = db.snapshot()
+        for i in range(0, 400, 60):
+            db.put(b"%06d" % i, b"b%d" % i)  # newer versions of a few keys
+        db.flush()  # a level-0 table
+        for i in range(1, 400, 10):
+            db.put(b"%06d" % i, b"c%d" % i)  # the memtable
+        db.put(b"000030", b"c30")  # a third version
+        assert db._sv.version.levels[0] and any(db._sv.version.levels[1:])
+        seeks = [b"%06d" % i for i in range(-1, 402)] + [b"", b"000100x", b"\xff"]
+        readers: list[Any] = [db, snap]
+        cases = [(r, k, n) for r in readers for k in seeks[::3] for n in (1, 2, 11)]
+        fast = []
+        made = []
+        seek_sources = scan_module.seek_sources
+
+        answered = []
+        short = scan_module.short_merge
+
+        def spy(*args: Any) -> Any:
+            made.append(1)
+            return seek_sources(*args)
+
+        def spy_merge(*args: Any) -> Any:
+            pairs = short(*args)
+            answered.append(pairs is not None)
+            return pairs
+
+        monkeypatch.setattr(scan_module, "seek_sources", spy)
+        monkeypatch.setattr(scan_module, "short_merge", spy_merge)
+        for reader, key, limit in cases:
+            before = _counters(db)
+            if reverse:
+                pairs = list(reader.scan(end=key, reverse=True, limit=limit))
+            else:
+                pairs = list(reader.scan(start=key, limit=limit))
+            fast.append((pairs, _counters(db)["iterator_entries"] - before["iterator_entries"]))
+        assert len(made) == len(cases)  # every one took the seek path
+        # ... and many were answered there (the others met a key with two versions, or,
+        # for the snapshot, a source holding versions newer than it).
+        assert sum(answered) > len(cases) // 3, (sum(answered), len(cases))
+        with monkeypatch.context() as m:
+            _general_only(m)
+            for (reader, key, limit), (got, returned) in zip(cases, fast, strict=True):
+                if reverse:
+                    want = list(reader.scan(end=key, reverse=True, limit=limit))
+                else:
+                    want = list(reader.scan(start=key, limit=limit))
+                assert got == want, (key, limit)
+                assert returned == len(want)
+        snap.release()
+    finally:
+        db.close()

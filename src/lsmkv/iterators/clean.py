@@ -71,8 +71,28 @@ class ConcatColumns:
         return self._current is None and self._parts is None
 
     def take(self, n: int, partial: bool = False) -> Chunk | None:
+        current = self._current
+        if current is not None:
+            # The open part answers alone (most takes): no piece lists.
+            chunk = current.take(n, partial)
+            if chunk is None:
+                return None
+            got = len(chunk[0])
+            if current.done or not got or (got < n and not partial):
+                self._current = None
+            if got == n or (partial and got):
+                return chunk
+            return self._take_pieces(n, partial, chunk)
+        return self._take_pieces(n, partial, None)
+
+    def _take_pieces(self, n: int, partial: bool, first: Chunk | None) -> Chunk | None:
+        """`take` across parts, starting with `first` (taken from the part open before)."""
         key_pieces: list[Sequence[bytes]] = []
         value_pieces: list[Sequence[bytes]] = []
+        if first is not None and first[0]:
+            key_pieces.append(first[0])
+            value_pieces.append(first[1])
+            n -= len(first[0])
         while n > 0 and not (partial and key_pieces):
             current = self._current
             if current is None:

@@ -529,4 +529,6 @@ class TableColumns:
         if self._reverse:  # each piece lies below the one taken before it
             key_pieces.reverse()
             value_pieces.reverse()
+        if len(key_pieces) == 2:  # (a seek that crosses a block's end) one C call each
+            return [*key_pieces[0], *key_pieces[1]], [*value_pieces[0], *value_pieces[1]]
         return list(chain.from_iterable(key_pieces)), list(chain.from_iterable(value_pieces))
