@@ -401,7 +401,8 @@ def _table_columns(
     f: FileMeta,
 ) -> Columns:
     newer = read_seq if f.largest_seq > read_seq else None
-    return tables.get(f.number).columns(start, end, reverse, newer)
+    reader = tables.readers.get(f.number) or tables.get(f.number)
+    return reader.columns(start, end, reverse, newer)
 
 
 def _name(f: FileMeta) -> str:

@@ -72,18 +72,23 @@ class ConcatColumns:
 
     def take(self, n: int, partial: bool = False) -> Chunk | None:
         current = self._current
-        if current is not None:
-            # The open part answers alone (most takes): no piece lists.
-            chunk = current.take(n, partial)
-            if chunk is None:
-                return None
-            got = len(chunk[0])
-            if current.done or not got or (got < n and not partial):
-                self._current = None
-            if got == n or (partial and got):
-                return chunk
-            return self._take_pieces(n, partial, chunk)
-        return self._take_pieces(n, partial, None)
+        if current is None:
+            current = None if self._parts is None else next(self._parts, None)
+            if current is None:
+                self._parts = None
+                return (), ()
+            self._current = current
+        # One part usually answers alone (a seek's first take, most takes of a long
+        # scan): its chunk is handed over as it is, with no piece lists.
+        chunk = current.take(n, partial)
+        if chunk is None:
+            return None
+        got = len(chunk[0])
+        if current.done or not got or (got < n and not partial):
+            self._current = None
+        if got == n or (partial and got):
+            return chunk
+        return self._take_pieces(n, partial, chunk)
 
     def _take_pieces(self, n: int, partial: bool, first: Chunk | None) -> Chunk | None:
         """`take` across parts, starting with `first` (taken from the part open before)."""
