@@ -430,15 +430,17 @@ class TableColumns:
         self._i = last if reverse else first  # the next block to open
         self._block: Block | FixedBlock | None = None  # the open block; its entries not yet taken
         self._lo = self._hi = 0
-        self._ahead: list[Block | FixedBlock] = []  # blocks read ahead, the next one last
+        # Blocks read ahead, the next one last (None until a long scan reads ahead).
+        self._ahead: list[Block | FixedBlock] | None = None
 
     def _open(self, n: int) -> Block | FixedBlock | None:
         i = self._i
         if not self._first <= i <= self._last:
             return None
         block: Block | FixedBlock
-        if self._ahead:
-            block = self._ahead.pop()
+        ahead = self._ahead
+        if ahead:
+            block = ahead.pop()
         elif n < _LONG_CHUNK:
             # TableReader.block, inlined (a seek opens a block per source).
             reader = self._reader
