@@ -232,3 +232,38 @@ def test_a_job_the_store_gives_up_half_way_gets_a_fresh_worker_next(tmp_path: Pa
     finally:
         worker.close()
     assert children(os.getpid()) == []
+
+
+@pytest.mark.parametrize("executable", ["/nonexistent/python3", "true"])
+def test_a_worker_that_cannot_start_leaves_the_jobs_in_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, executable: str
+) -> None:
+    # An embedded or frozen interpreter's sys.executable is not a Python that runs
+    # `-c`: the store must still flush and compact, in its own process.
+    import shutil
+
+    monkeypatch.setattr(sys, "executable", shutil.which(executable) or executable)
+    path = tmp_path / "db"
+    with lsmkv.open(path, **SMALL) as db:
+        write_and_compact(db)
+        stats = db.stats()
+        assert stats["compaction"]["worker_processes"] == 0
+        assert stats["compaction"]["count"] >= 2
+        assert children(os.getpid()) == []
+        contents = dict(db.scan())
+    with lsmkv.open(path, background_processes=False) as db:
+        assert dict(db.scan()) == contents
+
+
+def test_the_worker_does_not_import_from_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `python -c` puts the working directory first on sys.path: a directory that holds
+    # a module named like one the worker imports must not replace it.
+    cwd = tmp_path / "cwd"
+    (cwd / "lsmkv").mkdir(parents=True)
+    (cwd / "lsmkv" / "__init__.py").write_text("raise SystemExit(3)\n")
+    monkeypatch.chdir(cwd)
+    with lsmkv.open(tmp_path / "db", **SMALL) as db:
+        write_and_compact(db)
+        assert db.stats()["compaction"]["worker_processes"] == 2

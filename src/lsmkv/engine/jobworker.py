@@ -16,12 +16,15 @@ it wrote is live only once the parent's manifest record names it, exactly as whe
 job runs in-process: crash recovery does not know whether a worker existed.
 
 One worker per background thread, started by that thread on its first job (about
-0.3 s of CPU, on the worker's side) and stopped when the store closes. The protocol
+0.3 s of CPU, on the worker's side) and stopped when the store closes. A thread whose
+worker cannot start (no such executable, an embedded interpreter, a silent or dead
+start) runs its jobs in-process instead: the same functions, the same tables. The protocol
 is one job at a time over a socket pair, as pickled tuples:
 
 ```
  background thread (parent)                          worker process
  ─────────────────────────────────────────────       ───────────────────────────
+                                                 ◄── ("ready",)  once, at its start
  ("flush", dir, settings, number, tombstones, tr) ──►
  (keys, trailers, values)  a chunk of sorted runs ──► writes blocks as chunks come
  ...
@@ -94,9 +97,21 @@ _WORKER_CACHE_BYTES = 1024 * 1024
 # How often the watchdog looks for its parent where PR_SET_PDEATHSIG is unavailable.
 _WATCHDOG_SECONDS = 0.2
 
-# The worker's entry point. Not `-m lsmkv.engine.jobworker`: the package imports this
-# module first, and runpy would then run a second copy of it.
-_WORKER_MAIN = "import sys; from lsmkv.engine.jobworker import main; sys.exit(main(sys.argv[1:]))"
+# How long a new worker may take to say it is ready (Python's start and lsmkv's imports,
+# about 0.3 s of CPU on a quiet machine). A worker that does not is not used: the
+# thread runs its jobs in-process, which writes the same tables.
+_START_SECONDS = 30.0
+
+# The worker's entry point, run as `python -P -c _WORKER_MAIN root fd parent_pid`. Not
+# `-m lsmkv.engine.jobworker`: the package imports this module first, and runpy would
+# then run a second copy of it. `-P`: `-c` would otherwise put the working directory
+# first on sys.path, where a module named like one the worker imports would replace
+# it. SIGINT is ignored before the imports (see `main`).
+_WORKER_MAIN = (
+    "import signal; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+    "import sys; sys.path.insert(0, sys.argv[1]); "
+    "from lsmkv.engine.jobworker import main; sys.exit(main(sys.argv[2:]))"
+)
 
 
 class WorkerDied(Error):
@@ -124,12 +139,30 @@ class JobWorker:
         # error on this side), so the worker's place in the protocol is unknown and it
         # is replaced before the next job.
         self._busy = False
-        self.started = 0  # processes started by this object (stats)
+        self.started = 0  # processes started by this object that said they were ready
+        # Why no worker could be started (then this thread's jobs run in-process).
+        self.unavailable: str | None = None
 
     @property
     def pid(self) -> int | None:
         """The worker's process id while it runs (None before its first job)."""
         return None if self._process is None else self._process.pid
+
+    def ready(self) -> bool:
+        """Whether the next job can run in the worker, starting it if none runs. False,
+        for good, once a worker could not be started: an embedded or frozen program's
+        `sys.executable` is not a Python that runs `-c`, or the process limit was hit;
+        the caller then runs its jobs in-process (the same tables), rather than stop
+        background work. Cost: nothing while a worker runs; else a start (see
+        `_start`)."""
+        if self.unavailable is not None:
+            return False
+        try:
+            self._connection()
+        except (OSError, Error) as e:
+            self.unavailable = str(e)
+            return False
+        return True
 
     # ----------------------------------------------------------------- jobs
     def flush(
@@ -234,34 +267,40 @@ class JobWorker:
         return conn
 
     def _start(self) -> None:
+        """Start a worker and wait until it says it is ready (its death signal armed).
+        Raises OSError (no process) or WorkerDied (it ended or stayed silent)."""
         parent_end, child_end = socket.socketpair()
         # The worker imports this very copy of lsmkv, wherever the caller found it.
         package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+        args = [str(child_end.fileno()), str(os.getpid())]
         try:
             self._process = subprocess.Popen(
-                [sys.executable, "-c", _WORKER_MAIN, str(child_end.fileno()), str(os.getpid())],
+                [sys.executable, "-P", "-c", _WORKER_MAIN, package_root, *args],
                 pass_fds=(child_end.fileno(),),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,  # the caller's stdout may be its own channel
-                env=env,
             )
         except BaseException:
             parent_end.close()
             raise
         finally:
             child_end.close()
-        self._conn = Connection(parent_end.detach())
+        self._conn = conn = Connection(parent_end.detach())
+        try:
+            if not conn.poll(_START_SECONDS):
+                raise TimeoutError(f"no word from it in {_START_SECONDS:g} s")
+            if conn.recv() != ("ready",):
+                raise EOFError("it said something else than ready")
+        except (EOFError, OSError) as e:
+            raise self._died(e, "at its start") from e
         self.started += 1
-
     def _alive(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
-    def _died(self, cause: BaseException) -> WorkerDied:
+    def _died(self, cause: BaseException, when: str = "in the middle of a job") -> WorkerDied:
         status = self._kill(grace=1.0)
         return WorkerDied(
-            f"{self._dirname}: the background worker process ended in the middle of a job "
+            f"{self._dirname}: the background worker process ended {when} "
             f"(exit status {status}; {cause!r})"
         )
 
@@ -451,7 +490,10 @@ def main(argv: list[str]) -> int:
     fd, parent_pid = int(argv[0]), int(argv[1])
     _die_with_parent(parent_pid)
     # Ctrl-C reaches the whole process group; the caller decides what it means, and a
-    # worker that died of it would stop the store's background work for good.
+    # worker that died of it would stop the store's background work for good
+    # (_WORKER_MAIN ignores it already during the imports).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _Worker(Connection(fd)).serve()
+    conn = Connection(fd)
+    conn.send(("ready",))
+    _Worker(conn).serve()
     return 0
