@@ -294,6 +294,7 @@ class JobWorker:
         except (EOFError, OSError) as e:
             raise self._died(e, "at its start") from e
         self.started += 1
+
     def _alive(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
