@@ -142,8 +142,10 @@ def test_a_worker_passes_back_what_went_wrong(tmp_path: Path) -> None:
     table.write_bytes(bytes(data))
     for i in range(200):
         db.put(b"k%04d" % i, b"second")
-    db.flush()  # the second L0 table: the compaction that reads the damaged one starts
     with pytest.raises(CorruptionError) as raised:
+        # The second L0 table: the compaction that reads the damaged one starts, and
+        # its failure may already reach this flush.
+        db.flush()
         db.wait_for_compaction(timeout=60)
     assert table.name in str(raised.value)
     db.close()
@@ -267,3 +269,26 @@ def test_the_worker_does_not_import_from_the_working_directory(
     with lsmkv.open(tmp_path / "db", **SMALL) as db:
         write_and_compact(db)
         assert db.stats()["compaction"]["worker_processes"] == 2
+
+
+@pytest.mark.parametrize("processes", [True, False])
+def test_a_table_that_cannot_be_opened_is_named_in_the_error(
+    tmp_path: Path, processes: bool
+) -> None:
+    from lsmkv.errors import DiskError
+
+    path = tmp_path / "db"
+    db = lsmkv.open(path, background_processes=processes, **SMALL)
+    for i in range(200):
+        db.put(b"k%04d" % i, b"first")
+    db.flush()
+    [table] = sorted(path.glob("*.sst"))
+    table.unlink()  # no read opened it yet: the compaction is the first to try
+    for i in range(200):
+        db.put(b"k%04d" % i, b"second")
+    with pytest.raises(DiskError) as raised:
+        db.flush()  # starts the compaction, whose failure this call may already see
+        db.wait_for_compaction(timeout=60)
+    assert table.name in str(raised.value)
+    assert raised.value.errno == 2
+    db.close()

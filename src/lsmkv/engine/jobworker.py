@@ -76,7 +76,7 @@ from ..compaction.job import Columns, JobContext, JobResult, run_compaction, wri
 from ..compaction.picker import Compaction
 from ..core import filenames
 from ..core.counters import Counters
-from ..errors import Error
+from ..errors import DiskError, Error
 from ..manifest.edit import FileMeta, VersionEdit
 from ..manifest.version import Version
 from ..rangedel import RangeTombstone
@@ -383,7 +383,12 @@ class _Worker:
             reader = readers.get(number)
             if reader is None:
                 path = os.path.join(dirname, filenames.table_name(number))
-                reader = readers[number] = TableReader(self.fs, path, number, cache, counters)
+                try:
+                    reader = TableReader(self.fs, path, number, cache, counters)
+                except OSError as e:
+                    # As the store's table cache says it (engine/tables.py): the file named.
+                    raise DiskError.from_os(e, f"opening {path}") from e
+                readers[number] = reader
             return reader
 
         def trace(event: str, **fields: Any) -> None:
