@@ -292,3 +292,15 @@ def test_a_table_that_cannot_be_opened_is_named_in_the_error(
     assert table.name in str(raised.value)
     assert raised.value.errno == 2
     db.close()
+
+
+def test_a_frozen_program_runs_its_jobs_in_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # In a frozen program (PyInstaller and the like) sys.executable is the program
+    # itself: starting it "as the worker" would run the program again.
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    with lsmkv.open(tmp_path / "db", **SMALL) as db:
+        write_and_compact(db)
+        assert db.stats()["compaction"]["worker_processes"] == 0
+        assert children(os.getpid()) == []

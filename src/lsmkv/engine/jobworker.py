@@ -119,8 +119,15 @@ class WorkerDied(Error):
 
 
 def offloads(fs: FileSystem, enabled: bool) -> bool:
-    """Whether background jobs of a store on `fs` run in worker processes."""
-    return enabled and type(fs) is OSFileSystem
+    """Whether background jobs of a store on `fs` run in worker processes. Never in a
+    frozen program (PyInstaller and the like), whose `sys.executable` is the program
+    itself: started as a worker, it would run the program again."""
+    return (
+        enabled
+        and type(fs) is OSFileSystem
+        and bool(sys.executable)
+        and not getattr(sys, "frozen", False)
+    )
 
 
 class JobWorker:
