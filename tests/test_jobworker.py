@@ -304,3 +304,59 @@ def test_a_frozen_program_runs_its_jobs_in_process(
         write_and_compact(db)
         assert db.stats()["compaction"]["worker_processes"] == 0
         assert children(os.getpid()) == []
+
+
+SIGPIPE_CHILD = textwrap.dedent(
+    """
+    import os, signal, sys, time
+    from lsmkv.compaction.job import JobContext
+    from lsmkv.core.counters import Counters
+    from lsmkv.engine.jobworker import JobWorker, WorkerDied
+    from lsmkv.sstable.writer import TableSettings
+    from lsmkv.storage.fs import OSFileSystem
+
+    # A program that pipes its output to `head` often restores the default SIGPIPE.
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    numbers = iter(range(1, 100))
+    ctx = JobContext(fs=OSFileSystem(), dirname=sys.argv[1], settings=TableSettings(),
+                     open_table=None, new_file_number=lambda: next(numbers),
+                     pending_outputs=set(), counters=Counters())
+    worker = JobWorker(sys.argv[1], TableSettings())
+    assert worker.ready()
+    os.kill(worker.pid, signal.SIGKILL)
+    time.sleep(0.5)
+    run = ([b"k%05d" % i for i in range(40000)], [(i + 1) << 8 | 1 for i in range(40000)],
+           [b"v" * 100] * 40000)
+    try:
+        worker.flush([run], [], ctx)
+    except WorkerDied as e:
+        print("WorkerDied", e, flush=True)
+    """
+)
+
+
+def test_a_dead_worker_is_an_error_even_where_sigpipe_kills(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(Path(lsmkv.__file__).parents[1])}
+    child = subprocess.run(
+        [sys.executable, "-c", SIGPIPE_CHILD, str(tmp_path)],
+        capture_output=True,
+        env=env,
+        timeout=60,
+    )
+    assert child.returncode == 0, child.stderr.decode()
+    assert child.stdout.startswith(b"WorkerDied"), child.stdout
+
+
+def test_workers_run_where_the_program_set_a_default_socket_timeout(tmp_path: Path) -> None:
+    # socket.setdefaulttimeout makes every new socket non-blocking underneath, the
+    # store's socket pair included, unless it says otherwise.
+    import socket
+
+    before = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(0.5)
+    try:
+        with lsmkv.open(tmp_path / "db", **SMALL) as db:
+            write_and_compact(db)
+            assert db.stats()["compaction"]["worker_processes"] == 2
+    finally:
+        socket.setdefaulttimeout(before)

@@ -130,6 +130,33 @@ def offloads(fs: FileSystem, enabled: bool) -> bool:
     )
 
 
+class _Channel(Connection):
+    """The parent's end of the socket pair: a Connection whose writes never raise
+    SIGPIPE. Why: `Connection` writes with `os.write`, and a write to a socket whose
+    worker died raises SIGPIPE; Python ignores it (a BrokenPipeError follows, which
+    becomes WorkerDied), but a program that restored the default action (common in
+    tools piped to `head`) would be killed outright. Cost: a socket object wrapped
+    around the descriptor per write (a few system calls per message of up to a chunk).
+    """
+
+    def _send(self, buf: bytes, write: object = None) -> None:
+        view = memoryview(buf)
+        while view:
+            sock = socket.socket(fileno=self.fileno())
+            try:
+                # Blocking, as the descriptor was: a socket object made while a default
+                # timeout is set would have made it non-blocking (for `recv` too).
+                sock.settimeout(None)
+                n = sock.send(view, _NO_SIGNAL)
+            finally:
+                sock.detach()  # the descriptor stays the Connection's to close
+            view = view[n:]
+
+
+# Linux's flag; elsewhere 0 (the platform's default action for SIGPIPE applies).
+_NO_SIGNAL: int = getattr(socket, "MSG_NOSIGNAL", 0)
+
+
 class JobWorker:
     """The parent's side of one worker process, owned by one background thread.
 
@@ -277,6 +304,10 @@ class JobWorker:
         """Start a worker and wait until it says it is ready (its death signal armed).
         Raises OSError (no process) or WorkerDied (it ended or stayed silent)."""
         parent_end, child_end = socket.socketpair()
+        for end in (parent_end, child_end):
+            # Blocking whatever socket.setdefaulttimeout said (the Connection's reads and
+            # writes expect it: non-blocking, a read between messages fails at once).
+            end.settimeout(None)
         # The worker imports this very copy of lsmkv, wherever the caller found it.
         package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         args = [str(child_end.fileno()), str(os.getpid())]
@@ -292,7 +323,7 @@ class JobWorker:
             raise
         finally:
             child_end.close()
-        self._conn = conn = Connection(parent_end.detach())
+        self._conn = conn = _Channel(parent_end.detach())
         try:
             if not conn.poll(_START_SECONDS):
                 raise TimeoutError(f"no word from it in {_START_SECONDS:g} s")
