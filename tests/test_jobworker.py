@@ -360,3 +360,26 @@ def test_workers_run_where_the_program_set_a_default_socket_timeout(tmp_path: Pa
             assert db.stats()["compaction"]["worker_processes"] == 2
     finally:
         socket.setdefaulttimeout(before)
+
+
+@pytest.mark.parametrize("processes", [True, False])
+def test_a_job_that_fails_on_the_store_side_leaves_no_table(
+    tmp_path: Path, processes: bool
+) -> None:
+    # A listener that raises at file.created fails the flush in the store's process,
+    # after the worker wrote the table: as in-process, the table must not stay behind.
+    def listener(event: dict[str, Any]) -> None:
+        if event["event"] == "file.created":
+            raise RuntimeError("listener failed")
+
+    path = tmp_path / "db"
+    db = lsmkv.open(path, background_processes=processes, listeners=[listener], **SMALL)
+    for i in range(500):
+        db.put(b"k%04d" % i, b"value")
+    with pytest.raises(Error, match="listener failed"):
+        db.flush()
+    assert sorted(path.glob("*.sst")) == []
+    db.close()
+    assert children(os.getpid()) == []
+    with lsmkv.open(path) as db:
+        assert db.get(b"k0007") == b"value"

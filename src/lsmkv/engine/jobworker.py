@@ -176,6 +176,9 @@ class JobWorker:
         self.started = 0  # processes started by this object that said they were ready
         # Why no worker could be started (then this thread's jobs run in-process).
         self.unavailable: str | None = None
+        # Table numbers handed to the running job: its outputs, unless the job ends
+        # without the worker's word on them (see `_abandon`).
+        self._numbers: list[int] = []
 
     @property
     def pid(self) -> int | None:
@@ -215,19 +218,24 @@ class JobWorker:
         number = ctx.new_file_number()
         ctx.pending_outputs.add(number)
         conn = self._begin()
+        self._numbers.append(number)
         tracing = ctx.trace is not None
         try:
-            conn.send(("flush", self._dirname, self._settings, number, tombstones, tracing))
-            if first is not None:
-                for keys, trailers, values in _chain_first(first, source):
-                    for i in range(0, len(keys), FLUSH_CHUNK_ENTRIES):
-                        j = i + FLUSH_CHUNK_ENTRIES
-                        conn.send((keys[i:j], trailers[i:j], values[i:j]))
-            conn.send(None)
-        except OSError as e:
-            raise self._died(e) from e
-        files: list[FileMeta]
-        files, written = self._serve(ctx)
+            try:
+                conn.send(("flush", self._dirname, self._settings, number, tombstones, tracing))
+                if first is not None:
+                    for keys, trailers, values in _chain_first(first, source):
+                        for i in range(0, len(keys), FLUSH_CHUNK_ENTRIES):
+                            j = i + FLUSH_CHUNK_ENTRIES
+                            conn.send((keys[i:j], trailers[i:j], values[i:j]))
+                conn.send(None)
+            except OSError as e:
+                raise self._died(e) from e
+            files: list[FileMeta]
+            files, written = self._serve(ctx)
+        except BaseException:
+            self._abandon(ctx)
+            raise
         return files, written
 
     def compaction(
@@ -247,14 +255,35 @@ class JobWorker:
         conn = self._begin()
         tracing = ctx.trace is not None
         job = (c, version, snapshots, target_file_bytes, max_grandparent_overlap_bytes)
-        try:
-            conn.send(("compaction", self._dirname, self._settings, job, tracing))
-        except OSError as e:
-            raise self._died(e) from e
         edit: VersionEdit
         result: JobResult
-        edit, result = self._serve(ctx)
+        try:
+            try:
+                conn.send(("compaction", self._dirname, self._settings, job, tracing))
+            except OSError as e:
+                raise self._died(e) from e
+            edit, result = self._serve(ctx)
+        except BaseException:
+            self._abandon(ctx)
+            raise
         return edit, result
+
+    def _abandon(self, ctx: JobContext) -> None:
+        """The job failed without the worker's word on its tables (it died, or this side
+        gave up: a listener raised, an error while sending): stop the worker now, or it
+        would go on writing, and remove every table it was given a number for, as
+        `write_tables` removes its own on error. None of them is live: the job's edit
+        was never applied. (After the worker's own error it has removed them itself.)
+        """
+        numbers, self._numbers = self._numbers, []
+        if not numbers:
+            return
+        self._kill()
+        for number in numbers:
+            try:
+                ctx.fs.remove(os.path.join(self._dirname, filenames.table_name(number)))
+            except OSError:
+                pass  # never created, or the sweep at the next open removes it
 
     def _serve(self, ctx: JobContext) -> Any:
         """Answer the worker until it reports the job done; return its result or raise
@@ -271,6 +300,7 @@ class JobWorker:
             if kind == "number":
                 number = ctx.new_file_number()
                 ctx.pending_outputs.add(number)
+                self._numbers.append(number)
                 try:
                     conn.send(number)
                 except OSError as e:
@@ -280,9 +310,11 @@ class JobWorker:
                     ctx.trace(message[1], **message[2])
             elif kind == "done":
                 self._busy = False
+                self._numbers.clear()  # the job's outputs now
                 return message[1]
             else:
                 self._busy = False
+                self._numbers.clear()  # removed by the worker's write_tables
                 raise message[1]
 
     # ------------------------------------------------------------- lifetime
