@@ -25,8 +25,8 @@ import threading
 from array import array
 from bisect import bisect_left
 from collections.abc import Iterator, Sequence
-from itertools import compress, repeat
-from operator import and_, eq, itemgetter, lshift, ne, or_
+from itertools import compress, islice, repeat
+from operator import and_, eq, itemgetter, lshift, lt, ne, or_
 from typing import TypeVar
 
 from .core.keys import KIND_DELETE, KIND_PUT, KIND_RANGE_DELETE, Entry
@@ -302,7 +302,20 @@ class Memtable:
         order: what a flush writes when no older version needs keeping (`shadowed` is 0,
         or no snapshot can see them). Cost: a sort of the new keys, then three C-level
         gathers, no Python step per entry.
+
+        A sequential load costs one C pass and three copies: when no key was written
+        twice (`older` is empty), key i of the arrival list sits at position i, so keys
+        that also arrived in ascending order are the columns as they stand. (Sorting
+        positions by key for the other orders measured no faster than sorting the keys
+        and looking their positions up.)
         """
+        new_keys = self._new_keys
+        if (
+            not self.older
+            and len(new_keys) == len(self.values)
+            and all(map(lt, new_keys, islice(new_keys, 1, None)))
+        ):
+            return new_keys[:], list(self.trailers), self.values[:]
         keys = self.sorted_keys()
         # itemgetter over many keys: one C call, twice as fast as a map of lookups.
         positions: list[int] = (
