@@ -26,7 +26,7 @@ from array import array
 from bisect import bisect_left
 from collections.abc import Iterator, Sequence
 from itertools import compress, islice, repeat
-from operator import and_, eq, itemgetter, lshift, lt, ne, or_
+from operator import add, and_, eq, itemgetter, lt, ne
 from typing import TypeVar
 
 from .core.keys import KIND_DELETE, KIND_PUT, KIND_RANGE_DELETE, Entry
@@ -40,7 +40,6 @@ T = TypeVar("T")
 # the trailer (8) and the two key-list slots (16), measured with tracemalloc on
 # CPython 3.11 (tests/unit/test_memtable.py checks the figure stays honest).
 ENTRY_OVERHEAD_BYTES = 180
-_FIRST, _SECOND, _THIRD = (itemgetter(i) for i in range(3))
 
 # An overwrite of a key already in the memtable also costs its `older` dict slot.
 OLDER_VERSION_BYTES = 90
@@ -117,33 +116,43 @@ class Memtable:
         if kind == KIND_DELETE:
             self.point_deletes += 1
 
-    def add_many(self, seq: int, ops: Sequence[tuple[int, bytes, bytes]]) -> None:
-        """Insert a batch's ops `(kind, key, value)` with seqs seq, seq+1, ...
+    def add_many(
+        self,
+        seq: int,
+        keys: Sequence[bytes],
+        values: Sequence[bytes],
+        kinds: bytes | None = None,
+    ) -> None:
+        """Insert a batch's ops, given as columns, with seqs seq, seq+1, ...: op i puts
+        `values[i]` under `keys[i]`, or is of kind `kinds[i]` if `kinds` is given (None:
+        every op is a put; a range deletion's end is its value).
 
         Same result as `add` per op. The usual batch (no range deletion, every key new
         to the memtable and distinct) goes in with C-level passes: the columns are
-        extended and the dict filled by one `map` of `setdefault`, no Python step per
-        op; a key already present costs one Python step. Readers cannot see
-        a half-applied batch: its seqs are above the published sequence number until
-        the whole group is in.
+        extended (the trailers of an all-put batch are a `range`) and the dict filled by
+        one `map` of `setdefault`, no Python step per op; a key already present costs
+        one Python step. Readers cannot see a half-applied batch: its seqs are above the
+        published sequence number until the whole group is in.
         """
-        n = len(ops)
+        n = len(keys)
         if not n:
             return
-        kinds = list(map(_FIRST, ops))
-        if KIND_RANGE_DELETE in kinds:
-            for kind, key, value in ops:
+        if kinds is not None and KIND_RANGE_DELETE in kinds:
+            for kind, key, value in zip(kinds, keys, values, strict=True):
                 self.add(seq, kind, key, value)
                 seq += 1
             return
-        keys = list(map(_SECOND, ops))
-        batch_values = list(map(_THIRD, ops))
         index = self.index
-        values = self.values
-        pos = len(values)
-        values += batch_values
-        self.trailers.extend(map(or_, map(lshift, range(seq, seq + n), repeat(8)), kinds))
-        nbytes = sum(map(len, keys)) + sum(map(len, batch_values))
+        pos = len(self.values)
+        self.values += values
+        # A trailer is seq << 8 | kind, so consecutive puts' trailers step by 256.
+        first = seq << 8
+        if kinds is None:
+            self.trailers.extend(range(first | KIND_PUT, (seq + n) << 8, 256))
+        else:
+            self.trailers.extend(map(add, range(first, (seq + n) << 8, 256), kinds))
+            self.point_deletes += kinds.count(KIND_DELETE)
+        nbytes = sum(map(len, keys)) + sum(map(len, values))
         # One probe per key, in C: `setdefault` stores the position of a key new to the
         # memtable and returns it, or returns the position already there (a key seen
         # before, or earlier in this batch) and stores nothing. The usual batch gets
@@ -164,7 +173,6 @@ class Memtable:
                 older[p] = index[key]
                 index[key] = p
                 overwrites += 1
-        self.point_deletes += kinds.count(KIND_DELETE)
         self.approx_bytes += nbytes + n * ENTRY_OVERHEAD_BYTES + overwrites * OLDER_VERSION_BYTES
 
     # ------------------------------------------------------------------ reads

@@ -309,7 +309,7 @@ def test_newest_columns_of_every_arrival_order(case: int) -> None:
     m = Memtable(1)
     ops = [(KIND_DELETE if rng.random() < 0.2 else KIND_PUT, k, rng.randbytes(6)) for k in keys]
     if case >= 4:
-        m.add_many(1, ops)
+        m.add_many(1, [op[1] for op in ops], [op[2] for op in ops], bytes(op[0] for op in ops))
     else:
         for seq, (kind, key, value) in enumerate(ops, 1):
             m.add(seq, kind, key, value if kind == KIND_PUT else b"")

@@ -14,6 +14,9 @@ from ..storage.fs import FileSystem
 _ONE_OP = struct.Struct("<IQQIBII")
 _ONE_OP_HEADER_BYTES = 12 + 9  # batch header + op header, inside the payload
 _CRC = struct.Struct("<I")
+# A batch record after its crc: the record tail, then the batch header (seq, count).
+_BATCH_TAIL = struct.Struct("<IQQI")
+_BATCH_HEADER_BYTES = 12
 
 
 class WalWriter(RecordWriter):
@@ -28,6 +31,14 @@ class WalWriter(RecordWriter):
         super().__init__(fs.create(path))
         self.path = path
         self.number = number
+
+    def frame_batch(self, seq: int, count: int, body: bytes) -> bytes:
+        """The record of a batch: byte for byte `frame(BATCH_HEADER.pack(seq, count) +
+        body)`, with one copy of the body instead of two (the crc32 runs over the parts
+        in turn, then one join). What a group commit writes, so a 1,000-put batch's
+        130 KB are copied once on their way to `write`."""
+        head = _BATCH_TAIL.pack(_BATCH_HEADER_BYTES + len(body), self.synced_offset, seq, count)
+        return b"".join((_CRC.pack(zlib.crc32(body, zlib.crc32(head))), head, body))
 
     def append_op(self, seq: int, kind: int, key: bytes, value: bytes) -> int:
         """Append the record of a one-op batch with one write; returns its size. The
