@@ -52,6 +52,20 @@ def gather(column: Sequence[T], positions: list[int]) -> list[T]:
     return [column[p] for p in positions]
 
 
+def sort_columns(
+    keys: list[bytes], trailers: list[int], values: list[bytes]
+) -> tuple[list[bytes], list[int], list[bytes]]:
+    """Columns of distinct keys (`Memtable.arrival_columns`) put in key order: the input
+    itself if the keys already ascend (one C pass finds out), else gathered through one
+    sort of the positions by key (`sorted(range(n), key=keys.__getitem__)`: the sort
+    costs what sorting the keys would, and needs no dict to find where each sorted key
+    came from). For a process that writes a memtable's table without the memtable."""
+    if all(map(lt, keys, islice(keys, 1, None))):
+        return keys, trailers, values
+    order = sorted(range(len(keys)), key=keys.__getitem__)
+    return gather(keys, order), gather(trailers, order), gather(values, order)
+
+
 class Memtable:
     """Sorted in-memory table of recent writes. See the module docstring for the design."""
 
@@ -308,14 +322,13 @@ class Memtable:
     def newest_columns(self) -> tuple[list[bytes], list[int], list[bytes]]:
         """The newest version of every key as columns `(keys, trailers, values)`, in key
         order: what a flush writes when no older version needs keeping (`shadowed` is 0,
-        or no snapshot can see them). Cost: a sort of the new keys, then three C-level
-        gathers, no Python step per entry.
+        or no snapshot can see them): the same as `sort_columns(*self.arrival_columns())`.
+        Cost: a sort of the keys, then C-level gathers (the sorted keys' positions looked
+        up in the dict by one `itemgetter` call), no Python step per entry.
 
         A sequential load costs one C pass and three copies: when no key was written
         twice (`older` is empty), key i of the arrival list sits at position i, so keys
-        that also arrived in ascending order are the columns as they stand. (Sorting
-        positions by key for the other orders measured no faster than sorting the keys
-        and looking their positions up.)
+        that also arrived ascending are the columns as they stand.
         """
         new_keys = self._new_keys
         if (
@@ -325,11 +338,25 @@ class Memtable:
         ):
             return new_keys[:], list(self.trailers), self.values[:]
         keys = self.sorted_keys()
-        # itemgetter over many keys: one C call, twice as fast as a map of lookups.
+        # itemgetter over many keys: one C call, twice as fast as a map of lookups (and
+        # about 10% faster than `sort_columns`' sort of positions by key, measured).
         positions: list[int] = (
             list(itemgetter(*keys)(self.index)) if len(keys) > 1 else [self.index[k] for k in keys]
         )
         return keys, gather(self.trailers, positions), gather(self.values, positions)
+
+    def arrival_columns(self) -> tuple[list[bytes], list[int], list[bytes]]:
+        """The newest version of every key as columns, keys in order of first arrival:
+        `newest_columns` before its sort, so a flush can leave the sort to whoever
+        writes the table (another process, say). Cost: C-level copies when no key was
+        written twice (key i of the arrival list then sits at position i); otherwise the
+        dict's positions (in arrival order too) and two C-level gathers.
+        """
+        new_keys = self._new_keys
+        if not self.older and len(new_keys) == len(self.values):
+            return new_keys[:], list(self.trailers), self.values[:]
+        positions = list(self.index.values())
+        return list(self.index), gather(self.trailers, positions), gather(self.values, positions)
 
     def __len__(self) -> int:
         return self.entry_count

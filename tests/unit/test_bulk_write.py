@@ -26,7 +26,7 @@ from lsmkv.compaction.retention import RetentionTally, retain, retain_runs
 from lsmkv.core.counters import Counters
 from lsmkv.core.keys import KIND_DELETE, KIND_PUT, KIND_RANGE_DELETE, Entry
 from lsmkv.manifest.edit import FileMeta
-from lsmkv.memtable import Memtable
+from lsmkv.memtable import Memtable, sort_columns
 from lsmkv.rangedel import EMPTY, Fragments
 from lsmkv.sstable.bloom import (
     bloom_hash,
@@ -317,6 +317,8 @@ def test_newest_columns_of_every_arrival_order(case: int) -> None:
     keys_, trailers, values = m.newest_columns()
     got = [(k, -(t >> 8), t & 0xFF, v) for k, t, v in zip(keys_, trailers, values, strict=True)]
     assert got == newest
+    # The same columns when the sort is left to whoever writes the table.
+    assert sort_columns(*m.arrival_columns()) == (keys_, trailers, values)
     # The columns are copies: a table writer may keep them while the memtable lives on.
     assert keys_ is not m._new_keys and values is not m.values
 
