@@ -16,7 +16,7 @@ from ..core import filenames
 from ..core.keys import KIND_DELETE, KIND_PUT
 from ..errors import Error
 from ..memtable import Memtable
-from ..wal.writer import WalWriter
+from ..wal.writer import ONE_OP_RECORD_BYTES, WalWriter
 from .base import EngineBase, disk_error
 from .commit import Writer, take_group
 from .state import make_super_version
@@ -62,7 +62,7 @@ class WriteMixin(EngineBase):
             c.write_ops += 1
             c.write_groups += 1
             c.wal_bytes_written += size
-            c.user_bytes_written += len(key) + len(value)
+            c.user_bytes_written += size - ONE_OP_RECORD_BYTES  # the key and value bytes
             return True
 
     def _commit(self, w: Writer) -> None:

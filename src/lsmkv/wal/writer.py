@@ -13,6 +13,8 @@ from ..storage.fs import FileSystem
 # Layouts: record.py, engine/commit.py (BATCH_HEADER) and batch.py (OP).
 _ONE_OP = struct.Struct("<IQQIBII")
 _ONE_OP_HEADER_BYTES = 12 + 9  # batch header + op header, inside the payload
+# The bytes of a one-op record besides its key and value: crc, tail, the two headers.
+ONE_OP_RECORD_BYTES = 4 + _ONE_OP.size
 _CRC = struct.Struct("<I")
 # A batch record after its crc: the record tail, then the batch header (seq, count).
 _BATCH_TAIL = struct.Struct("<IQQI")
@@ -48,20 +50,16 @@ class WalWriter(RecordWriter):
         unsynced writer's path: one call from the engine, one `write` to the OS.
         Raises OSError from the write (the offset then does not move).
         """
+        klen = len(key)
+        vlen = len(value)
         rest = (
             _ONE_OP.pack(
-                _ONE_OP_HEADER_BYTES + len(key) + len(value),
-                self.synced_offset,
-                seq,
-                1,
-                kind,
-                len(key),
-                len(value),
+                _ONE_OP_HEADER_BYTES + klen + vlen, self.synced_offset, seq, 1, kind, klen, vlen
             )
             + key
             + value
         )
-        framed = _CRC.pack(zlib.crc32(rest)) + rest
-        self.file.write(framed)
-        self.offset += len(framed)
-        return len(framed)
+        self.file.write(_CRC.pack(zlib.crc32(rest)) + rest)
+        size = ONE_OP_RECORD_BYTES + klen + vlen
+        self.offset += size
+        return size
