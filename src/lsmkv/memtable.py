@@ -102,7 +102,7 @@ class Memtable:
 
     # ----------------------------------------------------------------- writes
     def add(self, seq: int, kind: int, key: bytes, value: bytes) -> None:
-        """Insert one entry. Cost: O(1) amortised (a dict lookup, two appends, a store).
+        """Insert one entry. Cost: O(1) amortised (one dict probe, three appends).
 
         Every write runs this, so it keeps no counter it can derive: the entry count and
         the sequence range are read off the columns (`entry_count`, `first_seq`).
@@ -116,11 +116,11 @@ class Memtable:
         values.append(value)
         self.trailers.append(seq << 8 | kind)
         index = self.index
-        old = index.get(key)
-        if old is None:
+        # One probe: stores pos for a key new to the memtable, else returns its slot.
+        old = index.setdefault(key, pos)
+        if old is pos:
             # The dict slot before the key list: an iterator that finds the key in the
             # list must find its slot. The slot after the columns: see the module docs.
-            index[key] = pos
             self._new_keys.append(key)
             self.approx_bytes += len(key) + len(value) + ENTRY_OVERHEAD_BYTES
         else:
