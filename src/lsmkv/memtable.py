@@ -136,10 +136,12 @@ class Memtable:
         keys: Sequence[bytes],
         values: Sequence[bytes],
         kinds: bytes | None = None,
+        nbytes: int | None = None,
     ) -> None:
         """Insert a batch's ops, given as columns, with seqs seq, seq+1, ...: op i puts
         `values[i]` under `keys[i]`, or is of kind `kinds[i]` if `kinds` is given (None:
-        every op is a put; a range deletion's end is its value).
+        every op is a put; a range deletion's end is its value). `nbytes`, if the caller
+        knows it, is the key and value bytes of the ops (else two passes count them).
 
         Same result as `add` per op. The usual batch (no range deletion, every key new
         to the memtable and distinct) goes in with C-level passes: the columns are
@@ -166,7 +168,8 @@ class Memtable:
         else:
             self.trailers.extend(map(add, range(first, (seq + n) << 8, 256), kinds))
             self.point_deletes += kinds.count(KIND_DELETE)
-        nbytes = sum(map(len, keys)) + sum(map(len, values))
+        if nbytes is None:
+            nbytes = sum(map(len, keys)) + sum(map(len, values))
         # One probe per key, in C: `setdefault` stores the position of a key new to the
         # memtable and returns it, or returns the position already there (a key seen
         # before, or earlier in this batch) and stores nothing. The usual batch gets

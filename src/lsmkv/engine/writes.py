@@ -151,7 +151,9 @@ class WriteMixin(EngineBase):
             error = disk_error(e, f"writing the WAL of {self.path}")
         if error is None and tr is None:
             for member in group:
-                mem.add_many(member.seq, member.keys, member.values, member.kinds)
+                mem.add_many(
+                    member.seq, member.keys, member.values, member.kinds, member.user_bytes
+                )
         elif error is None:
             assert tr is not None  # the branch above took every untraced group
             add = mem.add
