@@ -12,7 +12,6 @@ File layout (docs/format/sstable.md):
 
 from __future__ import annotations
 
-import collections
 import struct
 import sys
 from array import array
@@ -20,13 +19,13 @@ from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import accumulate, compress, islice, repeat
-from operator import add, and_, eq, lt, ne
+from operator import add, and_, eq, lt, ne, sub
 from zlib import crc32
 
 from ..core.keys import KIND_DELETE, KIND_RANGE_DELETE, Entry, pack_trailer
 from ..rangedel import Fragments, RangeTombstone
 from ..storage.fs import FileSystem
-from .block import BlockBuilder, encode_block, fixed_block_head
+from .block import BlockBuilder, block_head, encode_block, fixed_block_head
 from .bloom import build_filter_for_keys
 from .format import (
     COMPRESSION_IDS,
@@ -88,8 +87,9 @@ class TableWriter:
         self._last_neg_seq = 0
         self._range_tombstones: list[RangeTombstone] = []
         self._block_bytes = 0  # estimated payload of the block being built
-        # Positions of recent point deletes, to find the densest window (module docs).
-        self._recent_deletes: collections.deque[int] = collections.deque()
+        # Point deletes among the table's first e entries, for the last deletion_window + 1
+        # values of e (0 before the first entry): the densest window (`_account`).
+        self._delete_counts = [0] * (settings.deletion_window + 1)
         self.props = TableProperties(
             compression=settings.compression,
             deletion_window=settings.deletion_window,
@@ -211,21 +211,16 @@ class TableWriter:
             else:
                 if span < 0:
                     span = start
-                if fixed and self._compression == COMPRESSION_NONE:
-                    count = j - start
-                    self._emit_block(
-                        (
-                            fixed_block_head(kw, vw, count),
-                            tbytes[8 * start : 8 * j],
-                            *keys[start:j],
-                            *values[start:j],
-                        ),
-                        keys[j - 1],
-                        trailers[j - 1],
-                    )
-                else:
-                    payload = encode_block(keys[start:j], trailers[start:j], values[start:j])
-                    self._emit_block((payload,), keys[j - 1], trailers[j - 1])
+                head = (
+                    fixed_block_head(kw, vw, j - start)
+                    if fixed
+                    else block_head(klens[start:j], vlens[start:j], j - start)
+                )
+                self._emit_block(
+                    (head, tbytes[8 * start : 8 * j], *keys[start:j], *values[start:j]),
+                    keys[j - 1],
+                    trailers[j - 1],
+                )
             start, base = j, cum[j]
             if start == n:
                 self._block_bytes = 0
@@ -365,18 +360,22 @@ class TableWriter:
         if kinds is None:
             kinds = bytes(map(and_, trailers, repeat(0xFF)))
         deletes = kinds.count(KIND_DELETE)
-        if deletes:
-            props.point_deletes += deletes
-            # Positions of recent point deletes, to find the densest window (module docs).
-            recent = self._recent_deletes
+        props.point_deletes += deletes
+        counts = self._delete_counts
+        if deletes or counts[0] != counts[-1]:
+            # The densest window (`max_deletes_in_window`): with D[e] the point deletes
+            # among the table's first e entries, the window of entries ending at entry i
+            # holds D[i + 1] - D[i + 1 - window] of them. `counts` carries D over the
+            # last window + 1 entries (0 before the table's first), so this is a running
+            # sum and a difference of the list with itself shifted by the window: C-level
+            # passes, no Python step per delete (a tombstone-only flush has 100,000s).
             window = self._settings.deletion_window
-            for offset in compress(range(n), map(eq, kinds, repeat(KIND_DELETE))):
-                index = first_index + offset
-                recent.append(index)
-                while recent[0] <= index - window:
-                    recent.popleft()
-                if len(recent) > props.max_deletes_in_window:
-                    props.max_deletes_in_window = len(recent)
+            running = accumulate(map(eq, kinds, repeat(KIND_DELETE)), initial=counts[-1])
+            counts += islice(running, 1, None)
+            best = max(map(sub, islice(counts, window + 1, None), islice(counts, 1, None)))
+            if best > props.max_deletes_in_window:
+                props.max_deletes_in_window = best
+            self._delete_counts = counts[-(window + 1) :]
         props.puts += n - deletes
         self._prev_block_key = keys[-1]
 
