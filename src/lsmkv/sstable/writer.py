@@ -337,8 +337,8 @@ class TableWriter:
         """Count entries that go into data blocks, in order, in the table's properties and
         bloom keys: `key_bytes` and `value_bytes` are their sizes, `kinds` their kinds
         (if the caller has them; else taken from the trailers), `distinct` that their keys
-        strictly ascend. Cost: a few C-level passes, plus a Python step per point delete
-        (the window)."""
+        strictly ascend. Cost: a few C-level passes (over the last `deletion_window`
+        entries too, while a point delete is among them), no Python step per entry."""
         n = len(keys)
         props = self.props
         first_index = props.entries
