@@ -75,10 +75,7 @@ def run_workload(seed: int, mode: str, n_ops: int, campaign: Campaign) -> None:
     started = [0]
 
     def hook(op: str, path: str) -> None:
-        # About one file operation in 33. (A table writer writes 256 KiB at a time, so a
-        # small store's table is one write: fewer operations to crash at than when each
-        # block was a write, and the rate is what keeps the campaign at 300+ images.)
-        if rng.random() < 0.03:
+        if rng.random() < 0.025:
             lo = w.synced_floor
             image = fs.crash_image(mode, seed=rng.randrange(1 << 30))
             where = (

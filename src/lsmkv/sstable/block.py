@@ -88,14 +88,7 @@ def fixed_block_head(key_width: int, value_width: int, count: int) -> bytes:
     count and the two offset arrays. They depend on nothing else, so a writer cutting
     blocks of fixed-width entries builds each head once (cached) instead of per block.
     """
-    offsets = [
-        array("I", range(0, width * count + 1, width) if width else [0] * (count + 1))
-        for width in (key_width, value_width)
-    ]
-    if _BIG_ENDIAN:
-        for arr in offsets:
-            arr.byteswap()
-    return _COUNT.pack(count) + offsets[0].tobytes() + offsets[1].tobytes()
+    return _COUNT.pack(count) + _uniform(count, key_width)[0] + _uniform(count, value_width)[0]
 
 
 class BlockBuilder:
