@@ -17,7 +17,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from itertools import compress
 from typing import Any
-from zlib import adler32, crc32
+from zlib import crc32
 
 from ..core import filenames
 from ..core.counters import Counters
@@ -66,9 +66,11 @@ def lookup(
             return found
     # Everything below runs once per table a get considers, so it is written out here
     # rather than called: the reader comes from the table cache's dict, and the bloom
-    # probe (BloomFilter.may_contain_hash) is inlined with its two hashes computed
-    # only when a first table needs them.
-    h1 = step = -1
+    # probe (BloomFilter.may_contain_hash) is inlined. The key's hash and pattern mask
+    # are computed when a first table needs them, and again only for a filter with
+    # another pattern table (another k: a store reopened with other bloom settings).
+    pats = None
+    h = m = 0
     version = sv.version
     readers = tables.readers
     level = -1
@@ -83,21 +85,13 @@ def lookup(
             reader = readers.get(f.number) or tables.get(f.number)
             bloom = reader.bloom
             if bloom is not None:
-                if h1 < 0:
-                    h1 = crc32(key)
-                    step = adler32(key) | 1
-                h = h1
-                bits, nbits = bloom._bits, bloom._nbits
-                # A miss usually stops at the first or second bit.
-                for _ in bloom.probes:
-                    pos = h % nbits
-                    if not bits[pos >> 3] & (1 << (pos & 7)):
-                        c.bloom_skips += 1
-                        break
-                    h += step
-                else:
-                    h = -1
-                if h >= 0:
+                if bloom.patterns is not pats:
+                    pats = bloom.patterns
+                    h = crc32(key)
+                    m = pats[h & 1023] >> (h >> 23)
+                # One AND of 512-bit ints: nonzero if a bit of the key is unset.
+                if bloom.holes[h % bloom.nblocks] & m:
+                    c.bloom_skips += 1
                     continue
             c.tables_probed += 1
             c.per_level_probes[level] += 1
@@ -117,7 +111,7 @@ def multi_lookup(
 
     The walk is turned around: table by table (newest first, as `lookup` goes) over the
     sorted keys still unanswered, rather than key by key over the tables. A table
-    sees only the keys in its key range (two bisects), each key's bloom hashes are
+    sees only the keys in its key range (two bisects), each key's bloom hash is
     computed once for all tables, the per-table work (the reader, its filter) is done
     once per batch, and keys falling in the same data block find it in the cache one
     after the other. Counters count what was done, as `lookup` counts it: once per
@@ -156,7 +150,7 @@ def multi_lookup(
     if not pending:
         return answers
     pending.sort()
-    hashes = [(crc32(k), adler32(k) | 1) for k in pending]
+    hashes = list(map(crc32, pending))
     version = sv.version
     level = -1
     for files in version.levels:
@@ -193,8 +187,8 @@ def multi_lookup(
 
 
 def _unanswered(
-    keys: list[bytes], hashes: list[tuple[int, int]], answers: dict[bytes, Entry]
-) -> tuple[list[bytes], list[tuple[int, int]]]:
+    keys: list[bytes], hashes: list[int], answers: dict[bytes, Entry]
+) -> tuple[list[bytes], list[int]]:
     """The keys not in `answers`, and their hashes (in C, by itertools.compress)."""
     keep = [k not in answers for k in keys]
     return list(compress(keys, keep)), list(compress(hashes, keep))
@@ -203,7 +197,7 @@ def _unanswered(
 def _probe_many(
     reader: TableReader,
     keys: list[bytes],
-    hashes: list[tuple[int, int]],
+    hashes: list[int],
     lo: int,
     hi: int,
     read_seq: int,
@@ -211,41 +205,41 @@ def _probe_many(
     c: Counters,
     level: int,
 ) -> bool:
-    """Look up keys[lo:hi] (sorted) in one table, adding what it answers to `answers`;
-    True if it answered any. A key already answered (a user key that ends one file of
-    a level and starts the next) is skipped. The bloom probe is inlined as in lookup."""
+    """Look up keys[lo:hi] (sorted, none answered yet but maybe the first: see below)
+    in one table, adding what it answers to `answers`; True if it answered any. The
+    bloom probe is inlined as in lookup, for all the keys in one comprehension."""
+    if level and keys[lo] in answers:
+        # The user key that ended the previous file of this level and starts this one,
+        # answered there. (No other key here can be answered: memtable and L0 answers
+        # left `keys` before this level, and the previous files of this level end
+        # at or before this file's smallest key.)
+        lo += 1
+        if lo == hi:
+            return False
     bloom = reader.bloom
+    if bloom is None:
+        candidates = keys[lo:hi]
+    else:
+        holes, nblocks, pats = bloom.holes, bloom.nblocks, bloom.patterns
+        candidates = [
+            key
+            for key, h in zip(keys[lo:hi], hashes[lo:hi], strict=True)
+            if not holes[h % nblocks] & pats[h & 1023] >> (h >> 23)
+        ]
     get = reader.get
-    answered = False
-    probed = 0
-    if bloom is not None:
-        bits, nbits, probes = bloom._bits, bloom._nbits, bloom.probes
-    for j in range(lo, hi):
-        key = keys[j]
-        if key in answers:
-            continue
-        if bloom is not None:
-            h, step = hashes[j]
-            for _ in probes:
-                pos = h % nbits
-                if not bits[pos >> 3] & (1 << (pos & 7)):
-                    break
-                h += step
-            else:
-                h = -1
-            if h >= 0:
-                c.bloom_skips += 1
-                continue
-        probed += 1
+    found_here = 0
+    for key in candidates:
         found = get(key, read_seq)
         if found is not None:
             answers[key] = found
-            answered = True
-        elif bloom is not None:
-            c.bloom_false_positives += 1
+            found_here += 1
+    probed = len(candidates)
+    if bloom is not None:
+        c.bloom_skips += hi - lo - probed
+        c.bloom_false_positives += probed - found_here
     c.tables_probed += probed
     c.per_level_probes[level] += probed
-    return answered
+    return found_here > 0
 
 
 def _lookup_with_ranges(
@@ -262,7 +256,7 @@ def _lookup_with_ranges(
             return entry if -entry[1] > covering else _range_answer(key, covering)
         if covering:
             return _range_answer(key, covering)
-    hashes = bloom_hash(key)
+    h = bloom_hash(key)
     for level, f in _table_order(sv, key):
         if key < f.smallest or key > f.largest:
             c.key_range_skips += 1
@@ -270,7 +264,7 @@ def _lookup_with_ranges(
         reader = tables.get(f.number)
         if reader.fragments:
             covering = max(covering, reader.fragments.covering_seq(key, read_seq))
-        if reader.bloom is not None and not reader.bloom.may_contain_hash(hashes):
+        if reader.bloom is not None and not reader.bloom.may_contain_hash(h):
             c.bloom_skips += 1
             if covering:
                 return _range_answer(key, covering)
@@ -320,7 +314,7 @@ def walk(
         if answer is not None:
             break
     if answer is None:
-        hashes = bloom_hash(key)
+        h = bloom_hash(key)
         for level, f in _table_order(sv, key):
             step = {"source": "sstable", "level": level, "file": filenames.table_name(f.number)}
             steps.append(step)
@@ -333,7 +327,7 @@ def walk(
             if t:
                 step["range_tombstone_seq"] = t
             covering = max(covering, t)
-            if reader.bloom is not None and not reader.bloom.may_contain_hash(hashes):
+            if reader.bloom is not None and not reader.bloom.may_contain_hash(h):
                 step["bloom"] = "skip"
                 step["result"] = "skipped" if not covering else "deleted"
                 if covering:

@@ -87,7 +87,9 @@ class TableReader:
                 read_block(self._file, path, footer.properties_block)
             )
             self.bloom: BloomFilter | None = None
-            if footer.filter_block.size:
+            if footer.filter_block.size and footer.format_version >= 2:
+                # (A version-1 table's filter is of the older, unblocked layout: the
+                # table is read as one without a filter until compaction rewrites it.)
                 self.bloom = BloomFilter(read_block(self._file, path, footer.filter_block))
             self.fragments: Fragments = EMPTY
             if footer.range_del_block.size:
