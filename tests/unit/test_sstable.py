@@ -245,7 +245,7 @@ def test_a_version_1_table_is_read_without_its_filter(tmp_path: Path) -> None:
     reader = TableReader(OSFileSystem(), str(path), 1)
     try:
         assert reader.footer.format_version == 1 and reader.bloom is None
-        key, neg_seq, kind, value = entries[0]
+        key = entries[0][0]
         assert reader.get(key, 10**9) == entries[0]
         assert reader.get(b"key999999", 10**9) is None
     finally:
