@@ -69,17 +69,21 @@ def lookup(
     # probe (BloomFilter.may_contain_hash) is inlined. The key's hash and pattern mask
     # are computed when a first table needs them, and again only for a filter with
     # another pattern table (another k: a store reopened with other bloom settings).
+    # The tables: every L0 file, newest first, then in each non-empty deeper level the
+    # (at most two) files from one bisect of their largest keys (Version.candidates,
+    # inlined: a slice, and a smallest key above `key` ends the level).
     pats = None
     h = m = 0
     version = sv.version
     readers = tables.readers
-    level = -1
-    for files in version.levels:
-        level += 1
-        if not files:
-            continue
-        for f in version.candidates(level, key) if level else files:
+    level = 0
+    files = version.levels[0]
+    deeper = iter(version.deep_levels)
+    while True:
+        for f in files:
             if key < f.smallest or key > f.largest:
+                if level:
+                    break
                 c.key_range_skips += 1
                 continue
             reader = readers.get(f.number) or tables.get(f.number)
@@ -100,7 +104,12 @@ def lookup(
                 return found
             if bloom is not None:
                 c.bloom_false_positives += 1
-    return None
+        step = next(deeper, None)
+        if step is None:
+            return None
+        level, files, largest = step
+        i = bisect_left(largest, key)
+        files = files[i : i + 2]
 
 
 def multi_lookup(

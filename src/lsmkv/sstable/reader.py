@@ -264,6 +264,13 @@ class TableReader:
                 if lo < 0:
                     return None
                 lo //= width
+                # Entry lo's key is `key` (found at a key boundary): its newest version
+                # is checked here without slicing the key out to compare it again.
+                t = block._trailers[lo]
+                if t >> 8 <= read_seq:
+                    vo = block._vo
+                    return (key, -(t >> 8), t & 0xFF, block._vb[vo[lo] : vo[lo + 1]])
+                lo += 1
             else:
                 lo, hi = 0, count
                 while lo < hi:
