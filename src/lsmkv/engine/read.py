@@ -65,13 +65,18 @@ def lookup(
             c.memtable_hits += 1
             return found
     # Everything below runs once per table a get considers, so it is written out here
-    # rather than called: the reader comes from the table cache's dict, and the bloom
-    # probe (BloomFilter.may_contain_hash) is inlined. The key's hash and pattern mask
-    # are computed when a first table needs them, and again only for a filter with
-    # another pattern table (another k: a store reopened with other bloom settings).
+    # rather than called. Per table: the reader (from the table cache's dict), one
+    # bisect of its index for the block that would hold the key, then:
+    # - that block is cached: search it at once (counted as a bloom bypass). In C the
+    #   filter is the cheap test; here a probe (a hash, a mask, a 512-bit AND, each
+    #   likely a CPU cache miss) costs more than a `bytes.find` in a cached block, which
+    #   also answers exactly;
+    # - it is not: ask the filter (BloomFilter.may_contain_hash, inlined) before
+    #   reading it. The key's hash and pattern mask are computed when a first filter
+    #   needs them, and again only for a filter with another pattern table (another k).
     # The tables: every L0 file, newest first, then in each non-empty deeper level the
-    # (at most two) files from one bisect of their largest keys (Version.candidates,
-    # inlined: a slice, and a smallest key above `key` ends the level).
+    # (at most one: no range tombstones here) file from one bisect of the level's
+    # largest keys (Version.candidates, inlined; a smallest key above `key` ends it).
     pats = None
     h = m = 0
     version = sv.version
@@ -87,19 +92,24 @@ def lookup(
                 c.key_range_skips += 1
                 continue
             reader = readers.get(f.number) or tables.get(f.number)
+            i = bisect_left(reader.index_keys, key)
             bloom = reader.bloom
             if bloom is not None:
-                if bloom.patterns is not pats:
-                    pats = bloom.patterns
-                    h = crc32(key)
-                    m = pats[h & 1023] >> (h >> 23)
-                # One AND of 512-bit ints: nonzero if a bit of the key is unset.
-                if bloom.holes[h % bloom.nblocks] & m:
-                    c.bloom_skips += 1
-                    continue
+                if reader.slots[i] is not None:
+                    c.bloom_bypassed += 1
+                    bloom = None  # (no filter verdict: no false positive to count)
+                else:
+                    if bloom.patterns is not pats:
+                        pats = bloom.patterns
+                        h = crc32(key)
+                        m = pats[h & 1023] >> (h >> 23)
+                    # One AND of 512-bit ints: nonzero if a bit of the key is unset.
+                    if bloom.holes[h % bloom.nblocks] & m:
+                        c.bloom_skips += 1
+                        continue
             c.tables_probed += 1
             c.per_level_probes[level] += 1
-            found = reader.get(key, read_seq)
+            found = reader.search(i, key, read_seq)
             if found is not None:
                 return found
             if bloom is not None:
@@ -215,8 +225,9 @@ def _probe_many(
     level: int,
 ) -> bool:
     """Look up keys[lo:hi] (sorted, none answered yet but maybe the first: see below)
-    in one table, adding what it answers to `answers`; True if it answered any. The
-    bloom probe is inlined as in lookup, for all the keys in one comprehension."""
+    in one table, adding what it answers to `answers`; True if it answered any. Each
+    key is decided as `lookup` decides it (a cached block is searched at once, else the
+    filter is asked first), and counted the same way."""
     if level and keys[lo] in answers:
         # The user key that ended the previous file of this level and starts this one,
         # answered there. (No other key here can be answered: memtable and L0 answers
@@ -226,26 +237,38 @@ def _probe_many(
         if lo == hi:
             return False
     bloom = reader.bloom
+    index_keys, slots, search = reader.index_keys, reader.slots, reader.search
+    i = 0
+    probed = skipped = bypassed = found_here = 0
     if bloom is None:
-        candidates = keys[lo:hi]
+        for key in keys[lo:hi]:
+            i = bisect_left(index_keys, key, i)  # (keys ascend: so do their blocks)
+            found = search(i, key, read_seq)
+            if found is not None:
+                answers[key] = found
+                found_here += 1
+        probed = hi - lo
     else:
         holes, nblocks, pats = bloom.holes, bloom.nblocks, bloom.patterns
-        candidates = [
-            key
-            for key, h in zip(keys[lo:hi], hashes[lo:hi], strict=True)
-            if not holes[h % nblocks] & pats[h & 1023] >> (h >> 23)
-        ]
-    get = reader.get
-    found_here = 0
-    for key in candidates:
-        found = get(key, read_seq)
-        if found is not None:
-            answers[key] = found
-            found_here += 1
-    probed = len(candidates)
-    if bloom is not None:
-        c.bloom_skips += hi - lo - probed
-        c.bloom_false_positives += probed - found_here
+        false_positives = 0
+        for key, h in zip(keys[lo:hi], hashes[lo:hi], strict=True):
+            i = bisect_left(index_keys, key, i)
+            checked = slots[i] is None
+            if not checked:
+                bypassed += 1
+            elif holes[h % nblocks] & pats[h & 1023] >> (h >> 23):
+                skipped += 1
+                continue
+            found = search(i, key, read_seq)
+            if found is not None:
+                answers[key] = found
+                found_here += 1
+            elif checked:
+                false_positives += 1
+        probed = hi - lo - skipped
+        c.bloom_skips += skipped
+        c.bloom_bypassed += bypassed
+        c.bloom_false_positives += false_positives
     c.tables_probed += probed
     c.per_level_probes[level] += probed
     return found_here > 0
@@ -273,16 +296,23 @@ def _lookup_with_ranges(
         reader = tables.get(f.number)
         if reader.fragments:
             covering = max(covering, reader.fragments.covering_seq(key, read_seq))
-        if reader.bloom is not None and not reader.bloom.may_contain_hash(h):
+        i = bisect_left(reader.index_keys, key)
+        bloom = reader.bloom
+        checked = bloom is not None and reader.slots[i] is None  # as in lookup
+        if bloom is not None and not checked:
+            c.bloom_bypassed += 1
+        if bloom is not None and checked and not bloom.may_contain_hash(h):
             c.bloom_skips += 1
             if covering:
                 return _range_answer(key, covering)
             continue
         c.tables_probed += 1
         c.per_level_probes[level] += 1
-        found = reader.get(key, read_seq)
+        found = reader.search(i, key, read_seq)
         if found is not None:
             return found if -found[1] > covering else _range_answer(key, covering)
+        if checked:
+            c.bloom_false_positives += 1
         if covering:
             return _range_answer(key, covering)
     return None
@@ -336,23 +366,30 @@ def walk(
             if t:
                 step["range_tombstone_seq"] = t
             covering = max(covering, t)
-            if reader.bloom is not None and not reader.bloom.may_contain_hash(h):
+            # The same decision as lookup's: a cached block is searched without asking
+            # the filter ("bypassed"); otherwise the filter is asked first.
+            i = bisect_left(reader.index_keys, key)
+            cached = reader.block_cached(i)
+            bloom = reader.bloom
+            checked = bloom is not None and not cached
+            if bloom is not None and checked and not bloom.may_contain_hash(h):
                 step["bloom"] = "skip"
                 step["result"] = "skipped" if not covering else "deleted"
                 if covering:
                     answer = _range_answer(key, covering)
                     break
                 continue
-            step["bloom"] = "pass" if reader.bloom is not None else "none"
+            if bloom is None:
+                step["bloom"] = "none"
+            else:
+                step["bloom"] = "pass" if checked else "bypassed"
             probed += 1
-            i = _block_index(reader.index_keys, key)
-            if i is not None:
-                cached = reader.block_cached(i)
+            if i < len(reader.index_keys):
                 step["block"] = {"index": i, "offset": reader.handles[i].offset, "cached": cached}
                 blocks_cached += cached
                 blocks_read += not cached
-            entry = reader.get(key, read_seq)
-            if entry is None and reader.bloom is not None:
+            entry = reader.search(i, key, read_seq)
+            if entry is None and checked:
                 step["bloom"] = "false_positive"
             answer = _decide(entry, covering, key)
             step["result"] = _verdict(answer)
@@ -373,13 +410,6 @@ def walk(
         "read_amplification": probed,
     }
     return answer, report
-
-
-def _block_index(index_keys: list[bytes], key: bytes) -> int | None:
-    from bisect import bisect_left
-
-    i = bisect_left(index_keys, key)
-    return i if i < len(index_keys) else None
 
 
 def _decide(entry: Entry | None, covering: int, key: bytes) -> Entry | None:

@@ -119,13 +119,14 @@ class TableReader:
         self.smallest_key = self.props.smallest_key
         self.largest_key = self.props.largest_key
         # The block cache's slots for this table's blocks (cache.py): a cached block is
-        # `_slots[i]`, one list index on the get path.
-        self._slots: list[Block | None] = [None] * len(self.handles)
+        # `slots[i]`, one list index on the get path. One more slot than blocks, always
+        # None, so that `slots[bisect_left(index_keys, key)]` needs no bounds check.
+        self.slots: list[Block | None] = [None] * (len(self.handles) + 1)
 
     # ------------------------------------------------------------------ blocks
     def block(self, i: int) -> Block:
         """Data block i, from the cache or from disk (verified and decoded)."""
-        block = self._slots[i]
+        block = self.slots[i]
         if block is not None:
             self._counters.block_cache_hits += 1
             return block
@@ -155,7 +156,7 @@ class TableReader:
                 block = decode_block(unpack_stored(data, data[size], self.path, handle))
         except (ValueError, struct.error):
             raise CorruptionError("data block does not parse", self.path, offset) from None
-        self._cache.put(self._slots, i, block, self.number)
+        self._cache.put(self.slots, i, block, self.number)
         return block
 
     def read_data_block(self, i: int) -> Block:
@@ -226,22 +227,26 @@ class TableReader:
         return blocks
 
     def block_cached(self, i: int) -> bool:
-        return self._slots[i] is not None
+        return self.slots[i] is not None
 
     # ------------------------------------------------------------------- reads
     def get(self, key: bytes, read_seq: int) -> Entry | None:
-        """The newest point entry for `key` with seq <= read_seq, or None.
+        """The newest point entry for `key` with seq <= read_seq, or None: `search`
+        from the block the index names. Cost: one bisect in the index, then `search`.
+        The caller checks the bloom filter and key range first."""
+        return self.search(bisect_left(self.index_keys, key), key, read_seq)
 
-        Cost: one bisect in the index, one block (usually cached: one list index), a
-        search of the block's raw key bytes (one `bytes.find` when its keys have one
-        width, else a binary search in Python), and one entry built if found.
-        The caller checks the bloom filter and key range first. This is the innermost
-        step of every get, so `block()`, `Block.seek` and `Block.entry_at` are inlined.
+    def search(self, i: int, key: bytes, read_seq: int) -> Entry | None:
+        """`get` from data block i, which must be `bisect_left(index_keys, key)` (the
+        caller bisected already, to see whether block i is cached: read.lookup).
+
+        Cost: one block (usually cached: one list index), a search of the block's raw
+        key bytes (one `bytes.find` when its keys have one width, else a binary search
+        in Python), and one entry built if found. This is the innermost step of every
+        get, so `block()`, `Block.seek` and `Block.entry_at` are inlined.
         """
-        index_keys = self.index_keys
-        i = bisect_left(index_keys, key)
-        n = len(index_keys)
-        slots = self._slots
+        n = len(self.index_keys)
+        slots = self.slots
         while i < n:
             block = slots[i]
             if block is None:
