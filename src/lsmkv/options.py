@@ -59,6 +59,11 @@ class Options:
     # (reads, writes, fsyncs), not the merging itself. What they buy is that a long
     # deep-level compaction no longer holds up an urgent L0 -> L1 (docs/compaction.md).
     max_background_compactions: int = 1
+    # Run flushes and compactions in worker processes (one per background thread), so
+    # their Python runs on another core instead of taking turns with the caller's under
+    # the GIL (engine/jobworker.py). Only for stores on the real file system; the
+    # decisions and the manifest stay in this process, so crash safety is unchanged.
+    background_processes: bool = True
     num_levels: int = 7
     level0_compaction_trigger: int = 4  # L0 files that start a compaction
     level0_slowdown_trigger: int = 8  # L0 files that delay each write by 1 ms

@@ -29,6 +29,9 @@ class Engine:
     name = ""
     binding = ""
     settings = ""
+    # Processes the engine started besides the caller's (set by `close`): their memory
+    # counts in the job's peak RSS (worker.py).
+    helper_processes = 0
 
     def __init__(self, path: str) -> None:
         raise NotImplementedError
@@ -104,6 +107,10 @@ class LsmkvEngine(_DirectEngine):
 
     def multi_get(self, keys: list[bytes]) -> list[bytes | None]:
         return self.db.multi_get(keys)
+
+    def close(self) -> None:
+        self.helper_processes = self.db.stats()["compaction"]["worker_processes"]
+        self.db.close()
 
     def scan(self, reverse: bool = False) -> Iterator[tuple[bytes, bytes]]:
         return self.db.scan(reverse=reverse)

@@ -1,9 +1,16 @@
 """One benchmark job in a process of its own: open an engine, run one workload, close.
 
-A process per job gives every engine and workload a clean peak RSS (`ru_maxrss` of
-this process) and a clean count of bytes written (`wchar` of /proc/self/io, which
-sums every thread's write calls, background compaction included). The runner starts
-`python -m lsmkv.bench.worker SPEC` and reads one JSON object from its stdout.
+A process per job gives every engine and workload a clean peak RSS and a clean count
+of bytes written (`wchar` of /proc/self/io, which sums every thread's write calls,
+background compaction included, and those of child processes once they are reaped:
+lsmkv's flush and compaction workers, which the store reaps at close).
+
+Peak RSS is `ru_maxrss` of this process, plus, for an engine that ran helper
+processes, their number times the largest helper's peak (`RUSAGE_CHILDREN` only
+reports the largest): an upper bound, as if every helper peaked at the same moment.
+
+The runner starts `python -m lsmkv.bench.worker SPEC` and reads one JSON object from
+its stdout.
 """
 
 from __future__ import annotations
@@ -45,6 +52,8 @@ def run_job(spec: dict[str, Any]) -> dict[str, Any]:
     finally:
         engine.close()
     w1 = written_bytes()
+    own_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    helper_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
     user_bytes = result.ops * (16 + ctx.value_size)
     out: dict[str, Any] = {
         "engine": spec["engine"],
@@ -53,7 +62,9 @@ def run_job(spec: dict[str, Any]) -> dict[str, Any]:
         "seconds": result.seconds,
         "us_per_op": result.seconds * 1e6 / result.ops if result.ops else 0.0,
         "ops_per_sec": result.ops / result.seconds if result.seconds else 0.0,
-        "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "peak_rss_bytes": own_peak + engine.helper_processes * helper_peak,
+        "helper_processes": engine.helper_processes,
+        "helper_peak_rss_bytes": helper_peak if engine.helper_processes else 0,
         "disk_bytes": dir_bytes(path),
         "open_seconds": open_seconds,
         "bytes_written": None if w0 is None or w1 is None else w1 - w0,

@@ -17,7 +17,6 @@ from typing import Any
 from ..core import filenames
 from ..core.counters import Counters
 from ..core.keys import KIND_NAMES, Entry
-from ..core.trace import Tracer
 from ..iterators.merging import MAX_RUN, merge_runs, runs_of
 from ..manifest.edit import FileMeta, VersionEdit
 from ..manifest.version import Version
@@ -54,7 +53,7 @@ class JobContext:
     new_file_number: Callable[[], int]
     pending_outputs: set[int]  # numbers the obsolete-file sweep must not delete
     counters: Counters
-    trace: Tracer | None = None
+    trace: Callable[..., None] | None = None  # a Tracer, or a worker's forwarder
 
 
 @dataclass

@@ -38,6 +38,7 @@ from ..iterators.user import ScanTally
 from ..manifest.edit import FileMeta
 from ..manifest.version import Version
 from .base import EngineBase, disk_error, file_info
+from .jobworker import JobWorker, offloads
 from .state import SuperVersion, make_super_version
 
 # A compaction to run and the Version it was picked from.
@@ -103,24 +104,46 @@ class BackgroundMixin(EngineBase):
                 self._bg_cv.wait(left)
 
     # ------------------------------------------------------------------ threads
+    def _job_worker(self) -> JobWorker | None:
+        """The worker process a background thread runs its jobs in (started on its first
+        job), or None to run them in this process (engine/jobworker.py says when)."""
+        if not offloads(self._fs, self.options.background_processes):
+            return None
+        worker = JobWorker(self.path, self._settings)
+        self._job_workers.append(worker)
+        return worker
+
     def _flush_loop(self) -> None:
         """The flush thread: flush the oldest immutable memtable whenever one is due."""
-        with self._mutex:
-            while True:
-                while not self._shutting_down and (
-                    self._bg_error is not None or not self._flush_due()
-                ):
-                    self._bg_cv.wait()
-                if self._shutting_down:
-                    return
-                self._flushing = True
-                try:
-                    self._run_unlocked(self._flush_oldest)
-                finally:
-                    self._flushing = False
+        worker = self._job_worker()
+        try:
+            with self._mutex:
+                while True:
+                    while not self._shutting_down and (
+                        self._bg_error is not None or not self._flush_due()
+                    ):
+                        self._bg_cv.wait()
+                    if self._shutting_down:
+                        return
+                    self._flushing = True
+                    try:
+                        self._run_unlocked(partial(self._flush_oldest, worker))
+                    finally:
+                        self._flushing = False
+        finally:
+            if worker is not None:
+                worker.close()
 
     def _compaction_loop(self) -> None:
         """A compaction thread: run the next compaction the others leave free, repeatedly."""
+        worker = self._job_worker()
+        try:
+            self._compactions(worker)
+        finally:
+            if worker is not None:
+                worker.close()
+
+    def _compactions(self, worker: JobWorker | None) -> None:
         with self._mutex:
             while True:
                 pick = None
@@ -146,7 +169,7 @@ class BackgroundMixin(EngineBase):
                 # may take these files or write into this key range of the output level.
                 self._running[job] = c
                 try:
-                    self._run_unlocked(partial(self._run_compaction, c, version, job))
+                    self._run_unlocked(partial(self._run_compaction, c, version, job, worker))
                 finally:
                     del self._running[job]
                 # Drop this frame's references to the old Version first, or the sweep
@@ -336,9 +359,12 @@ class BackgroundMixin(EngineBase):
         if self._stall_condition:
             self._relax_stall(sv)
 
-    def _run_compaction(self, c: picker.Compaction, version: Version, job: int) -> None:
-        """Run one compaction picked from `version` and install its result (mutex
-        released; `c` is registered in `_running`, so its files are being compacted)."""
+    def _run_compaction(
+        self, c: picker.Compaction, version: Version, job: int, worker: JobWorker | None = None
+    ) -> None:
+        """Run one compaction picked from `version` (in `worker`, if given, unless it is
+        a trivial move) and install its result (mutex released; `c` is registered in
+        `_running`, so its files are being compacted)."""
         snapshots = self._snapshot_list()
         tr = self._trace
         # The fields compaction.begin and compaction.end share (docs/format/trace.md).
@@ -358,7 +384,7 @@ class BackgroundMixin(EngineBase):
                 grandparent_files=len(c.grandparents),
                 snapshots=len(snapshots),
             )
-        edit, result = run_compaction(
+        job_args = (
             c,
             version,
             snapshots,
@@ -366,6 +392,10 @@ class BackgroundMixin(EngineBase):
             self.options.target_file_bytes,
             picker.max_grandparent_overlap_bytes(self.options),
         )
+        if worker is None or c.trivial_move:
+            edit, result = run_compaction(*job_args)
+        else:
+            edit, result = worker.compaction(*job_args)
         try:
             self._versions.log_and_apply(edit)
         finally:

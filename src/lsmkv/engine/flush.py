@@ -18,6 +18,7 @@ from ..core import filenames
 from ..manifest.edit import VersionEdit
 from .base import EngineBase, file_info
 from .commit import Writer
+from .jobworker import JobWorker
 from .state import make_super_version
 
 
@@ -46,8 +47,9 @@ class FlushMixin(EngineBase):
             if self._bg_error is not None:
                 raise self._bg_error
 
-    def _flush_oldest(self) -> None:
-        """Write the oldest immutable memtable to a level-0 table (mutex released)."""
+    def _flush_oldest(self, worker: JobWorker | None = None) -> None:
+        """Write the oldest immutable memtable to a level-0 table (mutex released), in
+        `worker` if one is given."""
         with self._mutex:
             sv = self._sv
             imm = sv.imms[-1]
@@ -68,13 +70,12 @@ class FlushMixin(EngineBase):
             )
         tally = RetentionTally()
         fragments = imm.fragments
-        outputs, written = write_tables(
-            memtable_runs(imm, snapshots, tally),
-            list(fragments.tombstones()),
-            self._job_context(),
-            None,
-            "flush",
-        )
+        runs = memtable_runs(imm, snapshots, tally)
+        tombstones = list(fragments.tombstones())
+        if worker is None:
+            outputs, written = write_tables(runs, tombstones, self._job_context(), None, "flush")
+        else:
+            outputs, written = worker.flush(runs, tombstones, self._job_context())
         edit = VersionEdit(
             log_number=next_log, last_seq=imm.last_seq, added=[(0, f) for f in outputs]
         )

@@ -135,6 +135,7 @@ class StatsMixin(EngineBase):
             "threads": self.options.max_background_compactions,
             "flush_running": self._flushing,
             "running": self._running_compactions(),
+            "worker_processes": sum(w.started for w in self._job_workers),
         }
 
     def _running_compactions(self) -> list[dict[str, Any]]:

@@ -127,6 +127,9 @@ DEFINITIONS: dict[str, str] = {
     "compaction.flush_running": "whether the flush thread is writing a table now",
     "compaction.running": "the compactions running now, one dict each: `job`, `reason`, "
     "`level`, `output_level`, `input_files`, `input_bytes`, `trivial_move`",
+    "compaction.worker_processes": "worker processes started so far to run flushes and "
+    'compactions (`background_processes`, docs/compaction.md "Worker processes"): at most '
+    "one per background thread, 0 when jobs run in this process",
     "stalls": "write stalls: writes slowed or stopped so background work can catch up",
     "stalls.count": "writes that were delayed or stopped (same as counters.stall_count)",
     "stalls.slowdowns": "writes delayed by the 1 ms slowdown",
