@@ -137,12 +137,13 @@ def test_multi_get_counts_the_work_one_get_per_key_counts(tmp_path: Path) -> Non
     assert by_get["bloom_skips"] > 0
     with lsmkv.open(path, read_only=True) as db:
         db.multi_get(keys)
-        # Warm now: every table search is a bypass, no filter is asked.
+        # Warm now: tables with at least half their blocks cached ("hot") are searched
+        # without asking their filters, and most tables here are.
         before = _counts(db)
         assert db.multi_get(keys) == [db.get(k) for k in keys]
         warm = _delta(_counts(db), before)
-        assert warm["bloom_skips"] == warm["bloom_false_positives"] == 0
-        assert warm["bloom_bypassed"] == warm["tables_probed"] > 0
+        assert warm["bloom_false_positives"] == 0
+        assert warm["bloom_bypassed"] > warm["tables_probed"] // 2 > 0
         c0 = db.stats()["counters"]
         db.multi_get([_key(1), _key(1), _key(123456)])
         c1 = db.stats()["counters"]

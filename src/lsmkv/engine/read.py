@@ -65,15 +65,18 @@ def lookup(
             c.memtable_hits += 1
             return found
     # Everything below runs once per table a get considers, so it is written out here
-    # rather than called. Per table: the reader (from the table cache's dict), one
-    # bisect of its index for the block that would hold the key, then:
-    # - that block is cached: search it at once (counted as a bloom bypass). In C the
-    #   filter is the cheap test; here a probe (a hash, a mask, a 512-bit AND, each
-    #   likely a CPU cache miss) costs more than a `bytes.find` in a cached block, which
-    #   also answers exactly;
-    # - it is not: ask the filter (BloomFilter.may_contain_hash, inlined) before
-    #   reading it. The key's hash and pattern mask are computed when a first filter
-    #   needs them, and again only for a filter with another pattern table (another k).
+    # rather than called. Per table, the reader (from the table cache's dict), then:
+    # - a *hot* table (at least half its blocks cached: TableReader.hot_from): one
+    #   bisect of its index for the block that would hold the key; if that block is
+    #   cached, it is searched at once (counted as a bloom bypass). In C the filter is
+    #   the cheap test; here a probe (a hash, a mask, a 512-bit AND, each likely a CPU
+    #   cache miss) costs more than a `bytes.find` in a cached block, which also
+    #   answers exactly;
+    # - otherwise the filter is asked first (BloomFilter.may_contain_hash, inlined),
+    #   and the index is bisected only if it passes: for a table whose blocks are
+    #   mostly not cached, a bisect first would be paid by every table the filter rules
+    #   out, for a rare bypass. The key's hash and pattern mask are computed when a first
+    #   filter needs them, and again only for a filter with another pattern table.
     # The tables: every L0 file, newest first, then in each non-empty deeper level the
     # (at most one: no range tombstones here) file from one bisect of the level's
     # largest keys (Version.candidates, inlined; a smallest key above `key` ends it).
@@ -92,13 +95,15 @@ def lookup(
                 c.key_range_skips += 1
                 continue
             reader = readers.get(f.number) or tables.get(f.number)
-            i = bisect_left(reader.index_keys, key)
             bloom = reader.bloom
+            i = -1
             if bloom is not None:
-                if reader.slots[i] is not None:
-                    c.bloom_bypassed += 1
-                    bloom = None  # (no filter verdict: no false positive to count)
-                else:
+                if reader.cached_blocks >= reader.hot_from:
+                    i = bisect_left(reader.index_keys, key)
+                    if reader.slots[i] is not None:
+                        c.bloom_bypassed += 1
+                        bloom = None  # (no filter verdict: no false positive to count)
+                if bloom is not None:
                     if bloom.patterns is not pats:
                         pats = bloom.patterns
                         h = crc32(key)
@@ -107,6 +112,8 @@ def lookup(
                     if bloom.holes[h % bloom.nblocks] & m:
                         c.bloom_skips += 1
                         continue
+            if i < 0:
+                i = bisect_left(reader.index_keys, key)
             c.tables_probed += 1
             c.per_level_probes[level] += 1
             found = reader.search(i, key, read_seq)
@@ -226,8 +233,8 @@ def _probe_many(
 ) -> bool:
     """Look up keys[lo:hi] (sorted, none answered yet but maybe the first: see below)
     in one table, adding what it answers to `answers`; True if it answered any. Each
-    key is decided as `lookup` decides it (a cached block is searched at once, else the
-    filter is asked first), and counted the same way."""
+    key is decided as `lookup` decides it (in a hot table a cached block is searched at
+    once; otherwise the filter is asked first), and counted the same way."""
     if level and keys[lo] in answers:
         # The user key that ended the previous file of this level and starts this one,
         # answered there. (No other key here can be answered: memtable and L0 answers
@@ -252,13 +259,18 @@ def _probe_many(
         holes, nblocks, pats = bloom.holes, bloom.nblocks, bloom.patterns
         false_positives = 0
         for key, h in zip(keys[lo:hi], hashes[lo:hi], strict=True):
-            i = bisect_left(index_keys, key, i)
-            checked = slots[i] is None
+            # (`hot` is read per key: the keys before this one may have made it hot.)
+            hot = reader.cached_blocks >= reader.hot_from
+            if hot:
+                i = bisect_left(index_keys, key, i)
+            checked = not hot or slots[i] is None
             if not checked:
                 bypassed += 1
             elif holes[h % nblocks] & pats[h & 1023] >> (h >> 23):
                 skipped += 1
                 continue
+            elif not hot:
+                i = bisect_left(index_keys, key, i)
             found = search(i, key, read_seq)
             if found is not None:
                 answers[key] = found
@@ -298,7 +310,8 @@ def _lookup_with_ranges(
             covering = max(covering, reader.fragments.covering_seq(key, read_seq))
         i = bisect_left(reader.index_keys, key)
         bloom = reader.bloom
-        checked = bloom is not None and reader.slots[i] is None  # as in lookup
+        hot = reader.cached_blocks >= reader.hot_from
+        checked = bloom is not None and not (hot and reader.slots[i] is not None)  # as lookup
         if bloom is not None and not checked:
             c.bloom_bypassed += 1
         if bloom is not None and checked and not bloom.may_contain_hash(h):
@@ -366,12 +379,14 @@ def walk(
             if t:
                 step["range_tombstone_seq"] = t
             covering = max(covering, t)
-            # The same decision as lookup's: a cached block is searched without asking
-            # the filter ("bypassed"); otherwise the filter is asked first.
+            # The same decision as lookup's: in a hot table (at least half its blocks
+            # cached) a cached block is searched without asking the filter
+            # ("bypassed"); otherwise the filter is asked first.
             i = bisect_left(reader.index_keys, key)
             cached = reader.block_cached(i)
             bloom = reader.bloom
-            checked = bloom is not None and not cached
+            hot = reader.cached_blocks >= reader.hot_from
+            checked = bloom is not None and not (hot and cached)
             if bloom is not None and checked and not bloom.may_contain_hash(h):
                 step["bloom"] = "skip"
                 step["result"] = "skipped" if not covering else "deleted"

@@ -122,6 +122,11 @@ class TableReader:
         # `slots[i]`, one list index on the get path. One more slot than blocks, always
         # None, so that `slots[bisect_left(index_keys, key)]` needs no bounds check.
         self.slots: list[Block | None] = [None] * (len(self.handles) + 1)
+        # Blocks of this table in the cache (kept by the cache), and from how many on
+        # the table counts as *hot*: at least half its blocks cached. A get searches a
+        # hot table's cached block without asking the filter (read.lookup).
+        self.cached_blocks = 0
+        self.hot_from = max(1, (len(self.handles) + 1) // 2)
 
     # ------------------------------------------------------------------ blocks
     def block(self, i: int) -> Block:
@@ -156,7 +161,7 @@ class TableReader:
                 block = decode_block(unpack_stored(data, data[size], self.path, handle))
         except (ValueError, struct.error):
             raise CorruptionError("data block does not parse", self.path, offset) from None
-        self._cache.put(self.slots, i, block, self.number)
+        self._cache.put(self, i, block)
         return block
 
     def read_data_block(self, i: int) -> Block:
