@@ -9,10 +9,8 @@ grandparent files to cut at), byte for byte.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import random
-import struct
 from typing import Any
 
 import pytest
@@ -59,16 +57,23 @@ def _entries(rng: random.Random, n: int, key_space: int) -> list[Entry]:
 
 
 def _pattern_positions(i: int, k: int) -> list[int]:
-    """Pattern i's bit positions, derived from the format page's words alone."""
+    """Pattern i's bit positions, derived from the format page's words alone: the top 9
+    bits of SplitMix64's outputs from state i, first k distinct."""
     positions: list[int] = []
-    rnd = 0
+    state = i
+    mask = (1 << 64) - 1
     while len(positions) < k:
-        digest = hashlib.sha512(b"lsmkv bloom" + struct.pack("<HB", i, rnd)).digest()
-        for (word,) in struct.iter_unpack("<H", digest):
-            if word % 512 not in positions and len(positions) < k:
-                positions.append(word % 512)
-        rnd += 1
+        state = (state + 0x9E3779B97F4A7C15) & mask
+        z = ((state ^ (state >> 30)) * 0xBF58476D1CE4E5B9) & mask
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
+        if (z ^ (z >> 31)) >> 55 not in positions:
+            positions.append((z ^ (z >> 31)) >> 55)
     return positions
+
+
+def test_splitmix64_matches_its_published_first_output() -> None:
+    # SplitMix64 from state 0 first outputs 0xE220A8397B1DCDAF (a published test vector).
+    assert _pattern_positions(0, 1) == [0xE220A8397B1DCDAF >> 55]
 
 
 def _reference_filter(hashes: list[int], bits_per_key: int) -> bytes:
