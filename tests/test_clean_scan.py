@@ -160,8 +160,14 @@ def _columns(
             cut = next((i for i in range(1, len(items)) if items[i][0] != items[i - 1][0]), 0)
             parts = [items[:cut], items[cut:]] if cut else [items]
             ordered = parts[::-1] if reverse else parts
-            makers = [lambda p=p: _ListColumns(p, reverse) for p in ordered]
-            columns.append(ConcatColumns(makers, reverse))
+            made: list[int] = []
+
+            def make(p: list[tuple[bytes, int, bytes]], made: list[int] = made) -> Columns:
+                made.append(1)
+                return _ListColumns(p, reverse)
+
+            columns.append(ConcatColumns(map(make, ordered), reverse))
+            assert not made  # parts are made as the scan reaches them
         else:
             columns.append(_ListColumns(items, reverse))
     return columns
@@ -170,6 +176,7 @@ def _columns(
 # ------------------------------------------------------------------ whole stores
 def _general_only(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(scan_module, "clean_sources", lambda *args, **kwargs: None)
+    monkeypatch.setattr(scan_module, "seek_sources", lambda *args, **kwargs: None)
 
 
 def _counters(db: lsmkv.DB) -> dict[str, int]:
@@ -337,3 +344,96 @@ def test_only_range_tombstones_over_the_range_send_a_scan_to_the_general_path() 
         assert [k for k, _ in db.scan(b"0005", b"0025")] == [
             b"%04d" % i for i in (*range(5, 10), *range(20, 25))
         ]
+
+
+def _seek_store(shape: str) -> tuple[lsmkv.DB, Any]:
+    """A store without range tombstones, and a snapshot of it: `one_level` (a full
+    compaction: one level of several tables), `one_table` (one level-0 table), or
+    `mixed` (a memtable, a level-0 table and deeper levels, keys rewritten in newer
+    sources, blocks of a few entries)."""
+    db = lsmkv.open(
+        "/db",
+        fs=MemFS(),
+        sync=False,
+        background_compaction=False,
+        memtable_bytes=1 << 30,
+        block_size_bytes=128,
+        target_file_bytes=1024,
+    )
+    for i in range(0, 400, 2):
+        db.put(b"%06d" % i, b"a%d" % i)
+    db.flush()
+    if shape != "one_table":
+        db.compact()  # deeper levels, several tables each
+    snap = db.snapshot()
+    if shape == "mixed":
+        for i in range(0, 400, 60):
+            db.put(b"%06d" % i, b"b%d" % i)  # newer versions of a few keys
+        db.flush()  # a level-0 table
+        for i in range(1, 400, 10):
+            db.put(b"%06d" % i, b"c%d" % i)  # the memtable
+        db.put(b"000030", b"c30")  # a third version
+        assert db._sv.version.levels[0] and any(db._sv.version.levels[1:])
+    elif shape == "one_table":
+        assert len(db._sv.version.levels[0]) == 1 and not any(db._sv.version.levels[1:])
+    else:
+        assert not db._sv.version.levels[0]
+        assert sum(1 for files in db._sv.version.levels if files) == 1
+        assert sum(len(files) for files in db._sv.version.levels) > 2
+    return db, snap
+
+
+@pytest.mark.parametrize("shape", ["mixed", "one_level", "one_table"])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_seeks_match_the_general_path(
+    shape: str, reverse: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Short scans (`seek_sources` and `short_merge`) from every third key, with limits
+    that stay in a block or cross block and table ends, against the general path: the
+    same pairs and the same returned count."""
+    db, snap = _seek_store(shape)
+    try:
+        seeks = [b"%06d" % i for i in range(-1, 402)] + [b"", b"000100x", b"\xff"]
+        readers: list[Any] = [db, snap]
+        cases = [(r, k, n) for r in readers for k in seeks[::3] for n in (1, 2, 11, 40)]
+        fast = []
+        made = []
+        answered = []
+        seek_sources = scan_module.seek_sources
+        short = scan_module.short_merge
+
+        def spy(*args: Any) -> Any:
+            made.append(1)
+            return seek_sources(*args)
+
+        def spy_merge(*args: Any) -> Any:
+            pairs = short(*args)
+            answered.append(pairs is not None)
+            return pairs
+
+        monkeypatch.setattr(scan_module, "seek_sources", spy)
+        monkeypatch.setattr(scan_module, "short_merge", spy_merge)
+        for reader, key, limit in cases:
+            before = _counters(db)
+            if reverse:
+                pairs = list(reader.scan(end=key, reverse=True, limit=limit))
+            else:
+                pairs = list(reader.scan(start=key, limit=limit))
+            fast.append((pairs, _counters(db)["iterator_entries"] - before["iterator_entries"]))
+        assert len(made) == len(answered) == len(cases)  # every one took the seek path
+        # ... and many were answered there (the others met a key with two versions, or,
+        # for the snapshot, a source holding versions newer than it).
+        least = len(cases) // 4 if shape == "mixed" else len(cases)
+        assert sum(answered) >= least, (sum(answered), len(cases))
+        with monkeypatch.context() as m:
+            _general_only(m)
+            for (reader, key, limit), (got, returned) in zip(cases, fast, strict=True):
+                if reverse:
+                    want = list(reader.scan(end=key, reverse=True, limit=limit))
+                else:
+                    want = list(reader.scan(start=key, limit=limit))
+                assert got == want, (key, limit)
+                assert returned == len(want)
+        snap.release()
+    finally:
+        db.close()

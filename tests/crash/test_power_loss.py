@@ -164,10 +164,16 @@ def double_crash(
 
 
 def run_campaign(scale: int) -> Counter[str]:
+    """At least 2 * scale workloads per mode, and more until the mode has 100 * scale
+    crash images: how many images a workload yields depends on how many file operations
+    the background threads happened to do, so a fixed number of seeds would make the
+    campaign's size (which the test asserts) a matter of timing."""
     campaign = Campaign()
     for mode in ("drop", "subset", "garbage"):
-        for s in range(2 * scale):
+        s = 0
+        while s < 2 * scale or (campaign.counts[f"mode:{mode}"] < 100 * scale and s < 6 * scale):
             run_workload(1000 * s + len(mode), mode, 500, campaign)
+            s += 1
     return campaign.counts
 
 

@@ -29,9 +29,6 @@ class Engine:
     name = ""
     binding = ""
     settings = ""
-    # Processes the engine started besides the caller's (set by `close`): their memory
-    # counts in the job's peak RSS (worker.py).
-    helper_processes = 0
 
     def __init__(self, path: str) -> None:
         raise NotImplementedError
@@ -54,6 +51,11 @@ class Engine:
 
     def scan(self, reverse: bool = False) -> Iterator[tuple[bytes, bytes]]:
         raise NotImplementedError
+
+    def helper_pids(self) -> list[int]:
+        """Processes the engine runs besides the caller's, whose memory counts in the
+        job's peak RSS (worker.py). Asked just before `close`."""
+        return []
 
     def seek(self, key: bytes, count: int) -> int:
         """Position at the first key >= `key`, read up to `count` entries; how many."""
@@ -108,9 +110,9 @@ class LsmkvEngine(_DirectEngine):
     def multi_get(self, keys: list[bytes]) -> list[bytes | None]:
         return self.db.multi_get(keys)
 
-    def close(self) -> None:
-        self.helper_processes = self.db.stats()["compaction"]["worker_processes"]
-        self.db.close()
+    def helper_pids(self) -> list[int]:
+        pids: list[int] = self.db.stats()["compaction"]["worker_pids"]
+        return pids
 
     def scan(self, reverse: bool = False) -> Iterator[tuple[bytes, bytes]]:
         return self.db.scan(reverse=reverse)

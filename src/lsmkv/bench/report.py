@@ -125,6 +125,8 @@ def render_table(report: dict[str, Any]) -> str:
         lines += ["", "One op is one call unless noted: " + "; ".join(notes) + "."]
     lines.append(
         "vs rocksdb: this engine's ops/s over RocksDB's in the same run (higher is better). "
-        "write amp: bytes passed to write() during the fill and close, over user bytes."
+        "write amp: bytes passed to write() during the fill and close, over user bytes "
+        "(helper processes' writes included). peak RSS: the job's process plus the sum of "
+        "its helper processes' peaks (lsmkv's flush and compaction workers)."
     )
     return "\n".join(lines)

@@ -5,9 +5,11 @@ of bytes written (`wchar` of /proc/self/io, which sums every thread's write call
 background compaction included, and those of child processes once they are reaped:
 lsmkv's flush and compaction workers, which the store reaps at close).
 
-Peak RSS is `ru_maxrss` of this process, plus, for an engine that ran helper
-processes, their number times the largest helper's peak (`RUSAGE_CHILDREN` only
-reports the largest): an upper bound, as if every helper peaked at the same moment.
+Peak RSS is `ru_maxrss` of this process plus, for an engine that runs helper
+processes (lsmkv's flush and compaction workers), the sum of their peaks: each one's
+VmHWM (its own high-water mark; `ru_maxrss` of a child would also count the parent's
+pages at the moment it was forked), read every 20 ms while the engine closes, and
+last just before it exits. The sum is an upper bound, as if they all peaked at once.
 
 The runner starts `python -m lsmkv.bench.worker SPEC` and reads one JSON object from
 its stdout.
@@ -18,6 +20,7 @@ from __future__ import annotations
 import json
 import resource
 import sys
+import threading
 import time
 from typing import Any
 
@@ -37,6 +40,45 @@ def written_bytes() -> int | None:
     return None
 
 
+def high_water_mark(pid: int) -> int | None:
+    """Peak resident bytes of process `pid` so far (VmHWM), or None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+class HelperPeaks:
+    """Watches helper processes until `stop`, keeping each one's last VmHWM seen."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self._peaks = {pid: 0 for pid in pids}
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._read()
+        self._thread.start()
+
+    def _read(self) -> None:
+        for pid in self._peaks:
+            hwm = high_water_mark(pid)
+            if hwm is not None:
+                self._peaks[pid] = max(self._peaks[pid], hwm)
+
+    def _watch(self) -> None:
+        while not self._done.wait(0.02):
+            self._read()
+
+    def stop(self) -> int:
+        """The sum of the helpers' peaks."""
+        self._done.set()
+        self._thread.join()
+        return sum(self._peaks.values())
+
+
 def run_job(spec: dict[str, Any]) -> dict[str, Any]:
     ctx = Context(
         num=spec["num"], reads=spec["reads"], value_size=spec["value_size"], threads=spec["threads"]
@@ -50,10 +92,12 @@ def run_job(spec: dict[str, Any]) -> dict[str, Any]:
     try:
         result = func(engine, ctx)
     finally:
+        helpers = engine.helper_pids()
+        watch = HelperPeaks(helpers)
         engine.close()
+        helper_peak = watch.stop()
     w1 = written_bytes()
     own_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    helper_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
     user_bytes = result.ops * (16 + ctx.value_size)
     out: dict[str, Any] = {
         "engine": spec["engine"],
@@ -62,9 +106,9 @@ def run_job(spec: dict[str, Any]) -> dict[str, Any]:
         "seconds": result.seconds,
         "us_per_op": result.seconds * 1e6 / result.ops if result.ops else 0.0,
         "ops_per_sec": result.ops / result.seconds if result.seconds else 0.0,
-        "peak_rss_bytes": own_peak + engine.helper_processes * helper_peak,
-        "helper_processes": engine.helper_processes,
-        "helper_peak_rss_bytes": helper_peak if engine.helper_processes else 0,
+        "peak_rss_bytes": own_peak + helper_peak,
+        "helper_processes": len(helpers),
+        "helper_peak_rss_bytes": helper_peak,
         "disk_bytes": dir_bytes(path),
         "open_seconds": open_seconds,
         "bytes_written": None if w0 is None or w1 is None else w1 - w0,

@@ -179,6 +179,9 @@ def write_tables(
     On error every table this call created is removed, then the error propagates.
     """
     outputs: list[FileMeta] = []
+    # The writer of the table being written, for `abandon` on error. Only that one: a
+    # finished writer still holds its table's keys (for the filter), and keeping every
+    # finished writer would hold every key of a compaction, not one output's worth.
     writers: list[TableWriter] = []
     written = 0
     lo: bytes | None = None
@@ -199,6 +202,7 @@ def write_tables(
         for start_key, end_key, seq in _clip(tombstones, lo, hi):
             writer.add_range_tombstone(start_key, end_key, seq)
         props, size = writer.finish()
+        writers.remove(writer)
         written += size
         number = writer.number
         outputs.append(FileMeta.of_table(number, size, props))
@@ -302,8 +306,7 @@ def write_tables(
             ctx.fs.sync_dir(ctx.dirname)
     except BaseException:
         for w in writers:
-            if w.number not in {o.number for o in outputs}:
-                w.abandon()
+            w.abandon()
         for o in outputs:
             try:
                 ctx.fs.remove(os.path.join(ctx.dirname, filenames.table_name(o.number)))

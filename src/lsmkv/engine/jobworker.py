@@ -126,6 +126,11 @@ class JobWorker:
         self._busy = False
         self.started = 0  # processes started by this object (stats)
 
+    @property
+    def pid(self) -> int | None:
+        """The worker's process id while it runs (None before its first job)."""
+        return None if self._process is None else self._process.pid
+
     # ----------------------------------------------------------------- jobs
     def flush(
         self, runs: Iterable[Columns], tombstones: list[RangeTombstone], ctx: JobContext

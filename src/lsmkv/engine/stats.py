@@ -136,6 +136,7 @@ class StatsMixin(EngineBase):
             "flush_running": self._flushing,
             "running": self._running_compactions(),
             "worker_processes": sum(w.started for w in self._job_workers),
+            "worker_pids": [w.pid for w in self._job_workers if w.pid is not None],
         }
 
     def _running_compactions(self) -> list[dict[str, Any]]:

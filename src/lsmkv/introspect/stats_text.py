@@ -130,6 +130,8 @@ DEFINITIONS: dict[str, str] = {
     "compaction.worker_processes": "worker processes started so far to run flushes and "
     'compactions (`background_processes`, docs/compaction.md "Worker processes"): at most '
     "one per background thread, 0 when jobs run in this process",
+    "compaction.worker_pids": "process ids of the worker processes running now (their "
+    "memory is not part of this process's)",
     "stalls": "write stalls: writes slowed or stopped so background work can catch up",
     "stalls.count": "writes that were delayed or stopped (same as counters.stall_count)",
     "stalls.slowdowns": "writes delayed by the 1 ms slowdown",

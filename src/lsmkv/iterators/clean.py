@@ -25,7 +25,7 @@ the two paths give the same pairs on random stores.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from itertools import chain, islice
 from operator import eq, itemgetter
 from typing import Protocol
@@ -56,12 +56,13 @@ class Columns(Protocol):
 
 class ConcatColumns:
     """Sources over disjoint key ranges, in scan order, as one source (a level's tables).
-    Each part is made only when the scan reaches it (`parts` is lazy)."""
+    `parts` is consumed lazily (pass a `map` or a generator), so each part is made only
+    when the scan reaches it."""
 
     __slots__ = ("_current", "_parts", "_reverse")
 
-    def __init__(self, parts: Iterable[Callable[[], Columns]], reverse: bool) -> None:
-        self._parts: Iterator[Callable[[], Columns]] | None = iter(parts)  # None: all made
+    def __init__(self, parts: Iterable[Columns], reverse: bool) -> None:
+        self._parts: Iterator[Columns] | None = iter(parts)  # None: all made
         self._current: Columns | None = None
         self._reverse = reverse
 
@@ -70,16 +71,41 @@ class ConcatColumns:
         return self._current is None and self._parts is None
 
     def take(self, n: int, partial: bool = False) -> Chunk | None:
+        current = self._current
+        if current is None:
+            current = None if self._parts is None else next(self._parts, None)
+            if current is None:
+                self._parts = None
+                return (), ()
+            self._current = current
+        # One part usually answers alone (a seek's first take, most takes of a long
+        # scan): its chunk is handed over as it is, with no piece lists.
+        chunk = current.take(n, partial)
+        if chunk is None:
+            return None
+        got = len(chunk[0])
+        if current.done or not got or (got < n and not partial):
+            self._current = None
+        if got == n or (partial and got):
+            return chunk
+        return self._take_pieces(n, partial, chunk)
+
+    def _take_pieces(self, n: int, partial: bool, first: Chunk | None) -> Chunk | None:
+        """`take` across parts, starting with `first` (taken from the part open before)."""
         key_pieces: list[Sequence[bytes]] = []
         value_pieces: list[Sequence[bytes]] = []
+        if first is not None and first[0]:
+            key_pieces.append(first[0])
+            value_pieces.append(first[1])
+            n -= len(first[0])
         while n > 0 and not (partial and key_pieces):
             current = self._current
             if current is None:
-                make = None if self._parts is None else next(self._parts, None)
-                if make is None:
+                current = None if self._parts is None else next(self._parts, None)
+                if current is None:
                     self._parts = None
                     break
-                current = self._current = make()
+                self._current = current
             chunk = current.take(n, partial)
             if chunk is None:
                 return None
@@ -113,8 +139,11 @@ def short_merge(sources: list[Columns], reverse: bool, limit: int) -> list[Pair]
     than read the next one (the watermark accounts for it, and most seeks never need
     that block); one dict (whose size tells whether a key came twice), one sort of the
     keys, one bisect; more from the source that set the watermark only if too few pairs
-    lie before it. Cost: a few C calls per source and per entry, per round.
+    lie before it. One source alone is not merged (`_single`). Cost: a few C calls
+    per source and per entry, per round.
     """
+    if len(sources) == 1:
+        return _single(sources[0], reverse, limit)
     keys: list[bytes] = []
     values: list[bytes] = []
     # The last key taken from each source that may hold more (None: done).
@@ -152,6 +181,27 @@ def short_merge(sources: list[Columns], reverse: bool, limit: int) -> list[Pair]
         if len(out) >= limit or mark is None:
             return list(zip(out, map(found.__getitem__, out), strict=True))
         need = [i for i, last in enumerate(lasts) if last == mark]
+
+
+def _single(source: Columns, reverse: bool, limit: int) -> list[Pair] | None:
+    """`short_merge` of one source: nothing to merge, so its next `limit` keys are the
+    answer, once they are known to be distinct (a table may hold two versions of a key
+    side by side). In reverse, one more is taken and the smallest dropped while the
+    source has more: its newer version may lie just below, not taken (a table stores a
+    key's versions newest first). Cost: one `take`, one `eq` pass, one `zip`."""
+    chunk = source.take(limit + 1 if reverse else limit)
+    if chunk is None:
+        return None
+    keys, values = chunk
+    if any(map(eq, keys, islice(keys, 1, None))):
+        return None  # a key with two versions
+    if reverse:
+        if len(keys) > limit:
+            keys, values = keys[1:], values[1:]
+        pairs = list(zip(keys, values, strict=True))
+        pairs.reverse()
+        return pairs
+    return list(zip(keys, values, strict=True))
 
 
 class CleanMerge:

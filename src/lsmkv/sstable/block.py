@@ -36,11 +36,15 @@ _BIG_ENDIAN = sys.byteorder == "big"
 _KIND_BYTE = 7 if _BIG_ENDIAN else 0
 
 
-@lru_cache(maxsize=256)
-def _progression(width: int, count: int) -> bytes:
-    """The native bytes of offsets 0, width, 2*width, ... (count + 1 of them): what a
-    block's offset array holds when every key (or value) has length `width`."""
-    return array("I", range(0, width * count + 1, width) if width else [0] * (count + 1)).tobytes()
+@lru_cache(maxsize=4096)
+def _uniform(count: int, width: int) -> tuple[bytes, array[int]]:
+    """The offsets 0, width, 2*width, ... (count + 1 of them), which a block's offset
+    array holds when every key (or value) has length `width`: as the format encodes them
+    (little-endian u32) and as an array. A block whose offsets are these shares the one
+    array, read-only, instead of building its own. Bounded: a store sees few distinct
+    (count, width) pairs."""
+    offsets = array("I", [i * width for i in range(count + 1)])
+    return struct.pack(f"<{count + 1}I", *offsets), offsets
 
 
 @lru_cache(maxsize=1024)
@@ -109,13 +113,28 @@ class Block:
     with `entries()`. Keeping blocks raw in the cache also keeps the cache small: its
     charge is the payload plus the arrays, not a Python object per entry.
 
-    `width` is the length shared by every key of the block, or 0 if they differ. With
-    fixed-width keys (the common case: fixed-size ids, or db_bench's 16-byte keys) a
-    point lookup finds its key with one `bytes.find` over the key bytes (C) at a
-    multiple of `width`, instead of a binary search in Python (see TableReader.get).
+    Its *shape*, measured once by `decode_block` from the offsets it parses anyway, is
+    `(key width, value width, point deletes)`: a width is the length shared by every key
+    (value) of the block, or -1 when they differ. `width` is the key width as the get
+    path reads it: the shared key length, or 0 when there is none to use (mixed widths,
+    or only empty keys). With fixed-width keys (the common case: fixed-size ids, or
+    db_bench's 16-byte keys) a point lookup finds its key with one `bytes.find` over the
+    key bytes (C) at a multiple of `width`, instead of a binary search in Python (see
+    TableReader.get), and a scan cuts keys (values) with one `struct` call (`columns`).
     """
 
-    __slots__ = ("_kb", "_ko", "_shape", "_trailers", "_vb", "_vo", "charge", "count", "width")
+    __slots__ = (
+        "_kb",
+        "_ko",
+        "_shape",
+        "_trailers",
+        "_vb",
+        "_vo",
+        "charge",
+        "count",
+        "deletes",
+        "width",
+    )
 
     def __init__(
         self,
@@ -125,18 +144,20 @@ class Block:
         trailers: array[int],
         key_bytes: bytes,
         value_bytes: bytes,
-        width: int = 0,
+        shape: tuple[int, int, int] | None = None,
     ) -> None:
         self.count = count
-        self.width = width
         self._ko = key_offsets
         self._vo = value_offsets
         self._trailers = trailers
         self._kb = key_bytes
         self._vb = value_bytes
         self.charge = len(key_bytes) + len(value_bytes) + 16 * count + 200
-        # (key width, value width, point deletes), measured on first use by `columns`.
-        self._shape: tuple[int, int, int] | None = None
+        if shape is None:
+            shape = _measure_shape(count, key_offsets, value_offsets, trailers)
+        self._shape = shape
+        self.width = shape[0] if shape[0] > 0 else 0
+        self.deletes = shape[2]  # point tombstones in the block
 
     def key_at(self, i: int) -> bytes:
         ko = self._ko
@@ -171,12 +192,22 @@ class Block:
         return max(self._trailers[lo:hi])
 
     def lower_bound(self, key: bytes) -> int:
-        """`seek(key)` for scans: fixed-width keys (see `shape`) are cut with one
-        `struct` call and bisected in C, cheaper than ~log2(count) interpreted steps."""
-        kw = (self._shape or self.shape())[0]
+        """`seek(key)` for scans, in C where the keys have one width: a key that is in
+        the block is found by `bytes.find` at a multiple of the width (its first
+        occurrence there is its first version, where a seek lands); any other key is
+        bisected over the keys cut by one `struct` call. Both are cheaper than
+        ~log2(count) interpreted slices and compares, the fallback for mixed widths."""
+        kw = self._shape[0]
         if kw <= 0:
             return self.seek(key)
-        return bisect_left(_cutter(kw, self.count).unpack_from(self._kb), key)
+        kb = self._kb
+        if len(key) == kw:
+            at = kb.find(key)
+            while at > 0 and at % kw:  # a match straddling two keys: look further
+                at = kb.find(key, at + 1)
+            if at >= 0:
+                return at // kw
+        return bisect_left(_cutter(kw, self.count).unpack_from(kb), key)
 
     def keys(self) -> list[bytes]:
         kb = self._kb
@@ -192,7 +223,7 @@ class Block:
             hi = count
         if lo >= hi:
             return []
-        kw, vw, _ = self._shape or self.shape()
+        kw, vw, _ = self._shape
         if kw >= 0 and vw >= 0:
             keys, values = self.columns(lo, hi)
             trailers = self._trailers[lo:hi]
@@ -218,25 +249,13 @@ class Block:
 
     def shape(self) -> tuple[int, int, int]:
         """(key width, value width, point deletes) of the whole block; a width is -1
-        when the lengths differ. Measured once per block (a few C-level passes) and kept:
-        `columns` cuts fixed-width keys or values with one `struct` call."""
-        shape = self._shape
-        if shape is None:
-            n = self.count
-            widths = []
-            for offsets in (self._ko, self._vo):
-                width = offsets[1] - offsets[0] if n else 0
-                if offsets.tobytes() != _progression(width, n):
-                    width = -1
-                widths.append(width)
-            deletes = self._trailers.tobytes()[_KIND_BYTE::8].count(KIND_DELETE)
-            shape = self._shape = (widths[0], widths[1], deletes)
-        return shape
+        when the lengths differ (see the class docs). Measured at decode."""
+        return self._shape
 
     def deletes_in(self, lo: int, hi: int) -> int:
         """Point tombstones among entries lo..hi-1. Cost: three C calls (none at all for
         a block without tombstones, the common case)."""
-        if not (self._shape or self.shape())[2]:
+        if not self.deletes:
             return 0
         return self._trailers[lo:hi].tobytes()[_KIND_BYTE::8].count(KIND_DELETE)
 
@@ -249,7 +268,7 @@ class Block:
         0.02 µs per entry here, against 0.12 for a comprehension of slices); other
         lengths fall back to one comprehension of slices.
         """
-        kw, vw, _ = self._shape or self.shape()
+        kw, vw, _ = self._shape
         n = hi - lo
         keys: Sequence[bytes]
         values: Sequence[bytes]
@@ -278,18 +297,18 @@ class FixedBlock:
     several times more than cutting the columns, about 0.5 µs per entry on this
     machine; here the columns are cut straight from the read buffer by `struct`, and
     the layout checks are two byte compares. The interface is the part of `Block` a
-    scan uses: `count`, `lower_bound`, `columns`, `deletes_in`, `max_trailer`.
+    scan uses: `count`, `deletes`, `lower_bound`, `columns`, `deletes_in`, `max_trailer`.
     """
 
     __slots__ = (
         "_buf",
-        "_deletes",
         "_keys_at",
         "_kw",
         "_trailers_at",
         "_values_at",
         "_vw",
         "count",
+        "deletes",
     )
 
     def __init__(
@@ -302,10 +321,18 @@ class FixedBlock:
         self._values_at = keys_at + kw * count
         self._kw = kw
         self._vw = vw
-        self._deletes = buf[trailers_at + _KIND_BYTE : keys_at : 8].count(KIND_DELETE)
+        self.deletes = buf[trailers_at + _KIND_BYTE : keys_at : 8].count(KIND_DELETE)
 
     def lower_bound(self, key: bytes) -> int:
-        return bisect_left(_cutter(self._kw, self.count).unpack_from(self._buf, self._keys_at), key)
+        kw, buf, at = self._kw, self._buf, self._keys_at
+        if kw and len(key) == kw:  # in the block: `bytes.find`, as in Block.lower_bound
+            stop = self._values_at
+            found = buf.find(key, at, stop)
+            while found >= 0 and (found - at) % kw:
+                found = buf.find(key, found + 1, stop)
+            if found >= 0:
+                return (found - at) // kw
+        return bisect_left(_cutter(kw, self.count).unpack_from(buf, at), key)
 
     def columns(self, lo: int, hi: int) -> tuple[Sequence[bytes], Sequence[bytes]]:
         n = hi - lo
@@ -316,7 +343,7 @@ class FixedBlock:
         )
 
     def deletes_in(self, lo: int, hi: int) -> int:
-        if not self._deletes:
+        if not self.deletes:
             return 0
         at = self._trailers_at + _KIND_BYTE
         return self._buf[at + 8 * lo : at + 8 * hi : 8].count(KIND_DELETE)
@@ -348,8 +375,8 @@ def fixed_block(buf: bytes, at: int, size: int) -> FixedBlock | None:
         k0
         or v0
         or keys_at + (kw + vw) * n != at + size
-        or buf[key_offsets_at:value_offsets_at] != _progression(kw, n)
-        or buf[value_offsets_at:trailers_at] != _progression(vw, n)
+        or buf[key_offsets_at:value_offsets_at] != _uniform(n, kw)[0]
+        or buf[value_offsets_at:trailers_at] != _uniform(n, vw)[0]
     ):
         return None
     return FixedBlock(buf, n, trailers_at, keys_at, kw, vw)
@@ -357,8 +384,10 @@ def fixed_block(buf: bytes, at: int, size: int) -> FixedBlock | None:
 
 def decode_block(payload: bytes, end: int | None = None, check_order: bool = True) -> Block:
     """Parse a block payload (`payload[:end]`, all of it by default) into a searchable
-    `Block`. Cost: three C-level array conversions and two slices, whatever the entry
-    count; with `check_order`, two more C-level passes over the offsets.
+    `Block`, its shape measured (see `Block`). Cost: one C-level array conversion (the
+    trailers), two slices and a few bytes compares for a block of fixed-width keys and
+    values, whose offset arrays are shared (`_uniform`); one more array conversion per
+    column of mixed widths, and with `check_order` a C-level pass over it.
 
     `end` lets a data block be decoded straight from the bytes read from disk, trailer
     still attached (format.read_stored), without copying the payload out first.
@@ -368,7 +397,8 @@ def decode_block(payload: bytes, end: int | None = None, check_order: bool = Tru
     could only misplace slices inside this block's own key or value bytes (the bounds
     below are always checked). It costs as much as the rest of the decode, so it runs
     where the format itself is being verified: `TableReader.check` (verify, repair)
-    and the meta blocks read once per table.
+    and the meta blocks read once per table. (Uniform offsets are in order by
+    construction.)
 
     Raises ValueError (the caller turns it into CorruptionError) if the layout is
     inconsistent; checksums have normally caught damage before this point.
@@ -376,39 +406,22 @@ def decode_block(payload: bytes, end: int | None = None, check_order: bool = Tru
     if end is None:
         end = len(payload)
     (n,) = _COUNT.unpack_from(payload, 0)
-    # The three arrays in one C call each (array's constructor runs frombytes).
     vstart = 8 + 4 * n
     tstart = vstart + 4 * (n + 1)
     key_base = tstart + 8 * n
     if key_base > end:
         raise ValueError("block arrays truncated")
-    key_offset_bytes = payload[4:vstart]
-    key_offsets = array("I", key_offset_bytes)
-    value_offsets = array("I", payload[vstart:tstart])
-    trailers = array("Q", payload[tstart:key_base])
+    kw, key_offsets = _offsets(payload, 4, vstart, n, end, check_order)
+    vw, value_offsets = _offsets(payload, vstart, tstart, n, end, check_order)
+    trailer_bytes = payload[tstart:key_base]
+    trailers = array("Q", trailer_bytes)
     if _BIG_ENDIAN:
-        for arr in (key_offsets, value_offsets, trailers):
-            arr.byteswap()
+        trailers.byteswap()
     value_base = key_base + key_offsets[n]
     if value_base + value_offsets[n] != end:
         raise ValueError("block length does not match its offsets")
-    # Offsets must not decrease (checked in C).
-    if check_order and not (
-        all(map(le, key_offsets, key_offsets[1:]))
-        and all(map(le, value_offsets, value_offsets[1:]))
-    ):
-        raise ValueError("block offsets decrease")
-    # Fixed-width keys: the key offsets are exactly 0, w, 2w, ... (one bytes compare
-    # against a memoized encoding of that array).
-    width = key_offsets[1] if n else 0
-    if width and key_offsets[n] == n * width:
-        uniform = _UNIFORM_OFFSETS.get((n, width))
-        if uniform is None:
-            uniform = _uniform_offsets(n, width)
-        if key_offset_bytes != uniform:
-            width = 0
-    else:
-        width = 0
+    # The kind is the low byte of each little-endian trailer: one C count.
+    deletes = trailer_bytes[::8].count(KIND_DELETE)
     return Block(
         n,
         key_offsets,
@@ -416,17 +429,40 @@ def decode_block(payload: bytes, end: int | None = None, check_order: bool = Tru
         trailers,
         payload[key_base:value_base],
         payload[value_base:end],
-        width,
+        (kw, vw, deletes),
     )
 
 
-# The encoded key offsets of a block of n keys of w bytes each, by (n, w); bounded,
-# since a store sees few distinct (count, width) pairs.
-_UNIFORM_OFFSETS: dict[tuple[int, int], bytes] = {}
+def _offsets(
+    payload: bytes, at: int, stop: int, n: int, end: int, check_order: bool
+) -> tuple[int, array[int]]:
+    """The offset array at `payload[at:stop]` (n + 1 of them) and the width it shows
+    (-1: mixed). Uniform offsets are recognised with one bytes compare against the
+    memoized encoding, and their array is the shared one."""
+    raw = payload[at:stop]
+    (width,) = _COUNT.unpack_from(payload, at + 4) if n else (0,)
+    if width * n <= end:  # (a damaged block's width could overflow the array)
+        encoded, shared = _uniform(n, width)
+        if raw == encoded:
+            return width, shared
+    offsets = array("I", raw)
+    if _BIG_ENDIAN:
+        offsets.byteswap()
+    if check_order and not all(map(le, offsets, offsets[1:])):
+        raise ValueError("block offsets decrease")
+    return -1, offsets
 
 
-def _uniform_offsets(n: int, width: int) -> bytes:
-    encoded = struct.pack(f"<{n + 1}I", *range(0, (n + 1) * width, width))
-    if len(_UNIFORM_OFFSETS) < 4096:
-        _UNIFORM_OFFSETS[(n, width)] = encoded
-    return encoded
+def _measure_shape(
+    count: int, key_offsets: array[int], value_offsets: array[int], trailers: array[int]
+) -> tuple[int, int, int]:
+    """The shape of a block built from arrays (see `Block`); `decode_block` measures it
+    on the payload instead."""
+    widths = []
+    for offsets in (key_offsets, value_offsets):
+        width = offsets[1] - offsets[0] if count else 0
+        if list(offsets) != list(_uniform(count, width)[1]):
+            width = -1
+        widths.append(width)
+    deletes = trailers.tobytes()[_KIND_BYTE::8].count(KIND_DELETE)
+    return widths[0], widths[1], deletes

@@ -449,17 +449,26 @@ class TableColumns:
         self._i = last if reverse else first  # the next block to open
         self._block: Block | FixedBlock | None = None  # the open block; its entries not yet taken
         self._lo = self._hi = 0
-        self._ahead: list[Block | FixedBlock] = []  # blocks read ahead, the next one last
+        # Blocks read ahead, the next one last (None until a long scan reads ahead).
+        self._ahead: list[Block | FixedBlock] | None = None
 
     def _open(self, n: int) -> Block | FixedBlock | None:
         i = self._i
         if not self._first <= i <= self._last:
             return None
         block: Block | FixedBlock
-        if self._ahead:
-            block = self._ahead.pop()
+        ahead = self._ahead
+        if ahead:
+            block = ahead.pop()
         elif n < _LONG_CHUNK:
-            block = self._reader.block(i)
+            # TableReader.block, inlined (a seek opens a block per source).
+            reader = self._reader
+            cached = reader._slots[i]
+            if cached is None:
+                block = reader._load_block(i)
+            else:
+                reader._counters.block_cache_hits += 1
+                block = cached
         else:
             # A long scan: the next blocks in one read (see TableReader.blocks_ahead).
             if self._reverse:
@@ -481,6 +490,35 @@ class TableColumns:
         return self._block is None and not self._first <= self._i <= self._last
 
     def take(self, n: int, partial: bool = False) -> tuple[Sequence[bytes], Sequence[bytes]] | None:
+        block = self._block or self._open(n)
+        if block is None or n <= 0:
+            return (), ()
+        lo, hi = self._lo, self._hi
+        if hi - lo < n and (not partial or hi <= lo):
+            return self._take_pieces(n, partial)
+        # The open block answers alone (a seek's first chunk, and most chunks of a long
+        # scan): its columns as `Block.columns` cut them, with no piece lists.
+        if self._reverse:
+            a = max(lo, hi - n)
+            self._hi = a
+            if a <= lo:
+                self._block = None
+            b = hi
+        else:
+            b = min(hi, lo + n)
+            self._lo = b
+            if b >= hi:
+                self._block = None
+            a = lo
+        if block.deletes and block.deletes_in(a, b):
+            return None
+        if self._ceiling is not None and block.max_trailer(a, b) > self._ceiling:
+            return None
+        return block.columns(a, b)
+
+    def _take_pieces(self, n: int, partial: bool) -> tuple[Sequence[bytes], Sequence[bytes]] | None:
+        """`take` across blocks: a piece from each block until n entries (or, when
+        `partial`, the first non-empty piece), joined."""
         key_pieces: list[Sequence[bytes]] = []
         value_pieces: list[Sequence[bytes]] = []
         size = n
@@ -512,4 +550,6 @@ class TableColumns:
         if self._reverse:  # each piece lies below the one taken before it
             key_pieces.reverse()
             value_pieces.reverse()
+        if len(key_pieces) == 2:  # (a seek that crosses a block's end) one C call each
+            return [*key_pieces[0], *key_pieces[1]], [*value_pieces[0], *value_pieces[1]]
         return list(chain.from_iterable(key_pieces)), list(chain.from_iterable(value_pieces))
