@@ -463,7 +463,7 @@ class TableColumns:
         elif n < _LONG_CHUNK:
             # TableReader.block, inlined (a seek opens a block per source).
             reader = self._reader
-            cached = reader._slots[i]
+            cached = reader.slots[i]
             if cached is None:
                 block = reader._load_block(i)
             else:
