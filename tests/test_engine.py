@@ -78,7 +78,8 @@ def test_stats_shape_and_amplification(tmp_path: Path) -> None:
         assert level0["entries"] == 2000 + 1 + 200
         assert stats["gets"] == 201
         # A get probes at most the L0 files that may hold it; some are skipped by bloom.
-        assert 1.0 <= stats["read_amplification"] <= level0["files"]
+        # The 200 found keys probe at least one table each; b"missing" may probe none.
+        assert 200 / 201 <= stats["read_amplification"] <= level0["files"]
         assert stats["bloom_skips"] > 0
         # Bytes reached the disk twice (WAL, then flush): write amplification above 2.
         assert stats["write_amplification"] > 2.0

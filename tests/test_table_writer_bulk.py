@@ -87,3 +87,38 @@ def test_out_of_order_entries_are_refused_at_once(tmp_path: str, bad: str) -> No
     with pytest.raises(ValueError, match="out of order"):
         writer.add(wrong)
     writer.abandon()
+
+
+@pytest.mark.parametrize("density", [0.0, 0.002, 0.05, 0.5, 1.0])
+@pytest.mark.parametrize("shift", range(4))
+def test_densest_delete_window_of_column_runs(tmp_path: str, density: float, shift: int) -> None:
+    """`max_deletes_in_window` of a table written in column runs of every size (one entry
+    to thousands, each cutting blocks of its own and carrying the window across) is the
+    one-entry-at-a-time count, for tombstones from none to all."""
+    rng = random.Random(int(density * 1000))
+    n = 4000
+    kinds = [0 if rng.random() < density else 1 for _ in range(n)]
+    if density < 0.5:
+        # 300 tombstones in a row and none near them: the one densest window of 300,
+        # ending at one of four entries (`shift`), so that with blocks of two or three
+        # entries it ends at the first entry a call accounts in some case (the counts
+        # carried from before must then reach back exactly one window).
+        kinds[2400:3600] = [1] * 1200
+        kinds[2700 + shift : 3000 + shift] = [0] * 300
+    keys = [b"k%07d" % i for i in range(n)]
+    trailers = [(n - i) << 8 | kind for i, kind in enumerate(kinds)]
+    values = [b"" if kind == 0 else b"v" * 20 for kind in kinds]
+    for window, block_size in ((1, 4096), (7, 64), (300, 4096), (300, 64), (5000, 4096)):
+        # 64-byte blocks: a block per two entries, each accounted on its own.
+        settings = TableSettings(deletion_window=window, block_size_bytes=block_size)
+        path = os.path.join(str(tmp_path), f"t{window}-{block_size}.sst")
+        writer = TableWriter(OSFileSystem(), path, settings, 1)
+        pos = 0
+        while pos < n:
+            end = min(pos + rng.choice([1, 1, 2, 3, 50, 700, 4000]), n)
+            added = writer.add_columns(keys[pos:end], trailers[pos:end], values[pos:end])
+            assert added == end - pos
+            pos = end
+        props, _size = writer.finish()
+        assert props.max_deletes_in_window == _max_in_window(kinds, window)
+        assert props.point_deletes == kinds.count(0)

@@ -35,3 +35,16 @@ def test_append_op_writes_what_frame_frames(
         wal.close()
     with open(path, "rb") as f:
         assert f.read() == expected
+
+
+@pytest.mark.parametrize("body", [b"", b"x", bytes(range(256)) * 600])
+def test_frame_batch_is_frame_of_header_and_body(tmp_path: str, body: bytes) -> None:
+    wal = WalWriter(OSFileSystem(), os.path.join(str(tmp_path), "000001.log"), 1)
+    try:
+        for synced in (0, 4096, 1 << 40):
+            wal.synced_offset = synced
+            for seq, count in ((1, 0), (77, 3), (1 << 60, 1000)):
+                want = wal.frame(BATCH_HEADER.pack(seq, count) + body)
+                assert wal.frame_batch(seq, count, body) == want
+    finally:
+        wal.close()

@@ -4,6 +4,7 @@ plain dict model."""
 
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
 from typing import Any
@@ -107,3 +108,23 @@ def test_a_snapshot_keeps_its_versions_through_a_flush(tmp_path: Path) -> None:
         assert snap.get(b"a") == b"1" and snap.get(b"b") == b"1"
         assert db.get(b"a") == b"2" and db.get(b"b") is None
         snap.release()
+
+
+def test_write_counters_count_every_path_exactly(tmp_path: Path) -> None:
+    """The lone unsynced put and delete (one WAL record each, counted without looking at
+    the key and value again), synced writes and batches all count their user bytes,
+    ops, writes and WAL bytes exactly."""
+    with lsmkv.open(tmp_path / "db", sync=False) as db:
+        db.put(b"k1", b"value")  # 2 + 5
+        db.delete(b"key2")  # 4
+        db.put(b"k3", b"v" * 300, sync=True)  # 2 + 300
+        b = lsmkv.WriteBatch()
+        b.put(b"a", b"bb")  # 1 + 2
+        b.delete(b"ccc")  # 3
+        b.delete_range(b"d", b"e")  # 1 + 1
+        db.write(b)
+        c = db.stats()["counters"]
+        assert c["user_bytes_written"] == 7 + 4 + 302 + 3 + 3 + 2
+        assert (c["writes"], c["write_ops"]) == (4, 6)
+        wal = [p for p in os.listdir(tmp_path / "db") if p.endswith(".log")]
+        assert c["wal_bytes_written"] == sum(os.path.getsize(tmp_path / "db" / p) for p in wal)

@@ -16,9 +16,8 @@ Because the whole batch is one checksummed record, a crash leaves all of it or n
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
-from itertools import chain
-from operator import itemgetter
+from collections.abc import Iterable, Iterator
+from itertools import chain, repeat
 
 from .core.keys import (
     KIND_DELETE,
@@ -34,7 +33,6 @@ from .errors import CorruptionError
 OP = struct.Struct("<BII")
 HEADER = struct.Struct("<QI")
 Op = tuple[int, bytes, bytes]  # (kind, key, value)
-_KIND, _KEY, _VALUE = (itemgetter(i) for i in range(3))
 
 
 def encode_op(kind: int, key: bytes, value: bytes) -> bytes:
@@ -70,23 +68,32 @@ class WriteBatch:
     Cost: building is pure memory work; committing is one WAL record and (with sync) one
     fsync for the whole batch, which is why batches are the fastest way to load data.
 
+    The ops are kept as columns (keys, values, and the kinds of the few ops that are not
+    puts), because the commit consumes them as columns: the WAL body is encoded and the
+    memtable filled by C-level passes over them.
+
     >>> b = WriteBatch(); b.put(b"k", b"v"); b.delete(b"old"); len(b)
     2
     """
 
-    __slots__ = ("_ops",)
+    __slots__ = ("_keys", "_others", "_values")
 
     def __init__(self) -> None:
-        self._ops: list[Op] = []
+        self._keys: list[bytes] = []
+        self._values: list[bytes] = []
+        # (index, kind) of each op that is not a put, in order: puts, by far the most
+        # common op, then cost no bookkeeping at all.
+        self._others: list[tuple[int, int]] = []
 
     def put(self, key: bytes, value: bytes) -> None:
-        """Add a put. Cost: two type checks and one list append (encoding and counting
+        """Add a put. Cost: two type checks and two list appends (encoding and counting
         wait for the commit, where they run as C-level passes over the whole batch)."""
         if type(key) is not bytes or len(key) > MAX_KEY_BYTES:
             key = check_key(key)
         if type(value) is not bytes or len(value) > MAX_VALUE_BYTES:
             value = check_value(value)
-        self._ops.append((KIND_PUT, key, value))
+        self._keys.append(key)
+        self._values.append(value)
 
     def delete(self, key: bytes) -> None:
         self._add(KIND_DELETE, check_key(key), b"")
@@ -105,33 +112,67 @@ class WriteBatch:
             self._add(KIND_RANGE_DELETE, start, end)
 
     def _add(self, kind: int, key: bytes, value: bytes) -> None:
-        self._ops.append((kind, key, value))
+        self._others.append((len(self._keys), kind))
+        self._keys.append(key)
+        self._values.append(value)
 
     def clear(self) -> None:
-        self._ops.clear()
+        self._keys.clear()
+        self._values.clear()
+        self._others.clear()
 
     def __len__(self) -> int:
-        return len(self._ops)
+        return len(self._keys)
 
     def __iter__(self) -> Iterator[Op]:
-        return iter(self._ops)
+        return iter(self.ops)
 
     @property
     def ops(self) -> list[Op]:
-        return self._ops
+        """The ops as `(kind, key, value)` tuples, in order (built on each call)."""
+        kinds = self.kinds() or bytes((KIND_PUT,)) * len(self._keys)
+        return list(zip(kinds, self._keys, self._values, strict=True))
+
+    @property
+    def keys(self) -> list[bytes]:
+        """The ops' keys in order (a range deletion's start), the batch's own list."""
+        return self._keys
+
+    @property
+    def values(self) -> list[bytes]:
+        """The ops' values in order (b"" for a delete, a range deletion's end)."""
+        return self._values
+
+    def kinds(self) -> bytes | None:
+        """The ops' kinds in order, or None when every op is a put (the usual batch).
+        Cost: a Python step per op that is not a put, nothing per put."""
+        if not self._others:
+            return None
+        kinds = bytearray((KIND_PUT,)) * len(self._keys)
+        for i, kind in self._others:
+            kinds[i] = kind
+        return bytes(kinds)
 
     def body(self) -> bytes:
         """The encoded ops (the payload without its seq/count header). Cost: C-level
-        passes over the ops (the op headers packed by a `map`, then one join of
-        header, key, value, header, ...), no Python step per op."""
-        ops = self._ops
-        keys = list(map(_KEY, ops))
-        values = list(map(_VALUE, ops))
-        headers = map(OP.pack, map(_KIND, ops), map(len, keys), map(len, values))
+        passes over the ops, no Python step per op: one join of header, key, value,
+        header, ... where the op headers are one constant when every op is a put and
+        all keys have one length and all values one (fixed-width records), else packed
+        by a `map`."""
+        keys, values = self._keys, self._values
+        n = len(keys)
+        if not n:
+            return b""
+        klens = list(map(len, keys))
+        vlens = list(map(len, values))
+        kinds = self.kinds()
+        if kinds is None and klens.count(klens[0]) == n and vlens.count(vlens[0]) == n:
+            headers: Iterable[bytes] = repeat(OP.pack(KIND_PUT, klens[0], vlens[0]), n)
+        else:
+            headers = map(OP.pack, kinds or repeat(KIND_PUT, n), klens, vlens)
         return b"".join(chain.from_iterable(zip(headers, keys, values, strict=True)))
 
     @property
     def user_bytes(self) -> int:
         """Key and value bytes of the ops. Cost: two C-level passes."""
-        ops = self._ops
-        return sum(map(len, map(_KEY, ops))) + sum(map(len, map(_VALUE, ops)))
+        return sum(map(len, self._keys)) + sum(map(len, self._values))

@@ -39,7 +39,7 @@ from .engine import read as read_path
 from .engine.background import BackgroundMixin
 from .engine.base import EngineBase
 from .engine.closing import ClosingMixin
-from .engine.commit import Writer
+from .engine.commit import DELETE_KINDS, Writer
 from .engine.flush import FlushMixin
 from .engine.get import GetMixin
 from .engine.obsolete import ObsoleteMixin
@@ -181,7 +181,7 @@ class DB(
         if not synced and self._write_unsynced(KIND_PUT, key, value):
             return
         body = encode_op(KIND_PUT, key, value)
-        self._commit(Writer(body, ((KIND_PUT, key, value),), synced, len(key) + len(value)))
+        self._commit(Writer(body, [key], [value], None, synced, len(key) + len(value)))
 
     def delete(self, key: bytes, sync: bool | None = None) -> None:
         """Write a tombstone for `key` (never an error if it is absent). Same cost and
@@ -192,7 +192,7 @@ class DB(
         if not synced and self._write_unsynced(KIND_DELETE, key, b""):
             return
         body = encode_op(KIND_DELETE, key, b"")
-        self._commit(Writer(body, ((KIND_DELETE, key, b""),), synced, len(key)))
+        self._commit(Writer(body, [key], [b""], DELETE_KINDS, synced, len(key)))
 
     def delete_range(self, start: bytes, end: bytes, sync: bool | None = None) -> None:
         """Delete every key in [start, end) with ONE range tombstone record, whatever the
@@ -218,7 +218,8 @@ class DB(
         sync = self.options.sync if sync is None else sync
         # Every op is encoded as a fixed header plus its key and value bytes.
         user_bytes = len(body) - OP.size * len(batch)
-        self._commit(Writer(body, list(batch.ops), sync, user_bytes))
+        # Copies of the columns: the caller may reuse the batch once this returns.
+        self._commit(Writer(body, batch.keys[:], batch.values[:], batch.kinds(), sync, user_bytes))
 
     def batch(self, sync: bool | None = None) -> _BatchContext:
         """`with db.batch() as b: b.put(...)`: committed atomically when the block exits

@@ -25,8 +25,8 @@ import threading
 from array import array
 from bisect import bisect_left
 from collections.abc import Iterator, Sequence
-from itertools import compress, repeat
-from operator import and_, eq, itemgetter, lshift, ne, or_
+from itertools import compress, islice, repeat
+from operator import add, and_, eq, itemgetter, lt, ne
 from typing import TypeVar
 
 from .core.keys import KIND_DELETE, KIND_PUT, KIND_RANGE_DELETE, Entry
@@ -40,7 +40,6 @@ T = TypeVar("T")
 # the trailer (8) and the two key-list slots (16), measured with tracemalloc on
 # CPython 3.11 (tests/unit/test_memtable.py checks the figure stays honest).
 ENTRY_OVERHEAD_BYTES = 180
-_FIRST, _SECOND, _THIRD = (itemgetter(i) for i in range(3))
 
 # An overwrite of a key already in the memtable also costs its `older` dict slot.
 OLDER_VERSION_BYTES = 90
@@ -51,6 +50,20 @@ def gather(column: Sequence[T], positions: list[int]) -> list[T]:
     if len(positions) > 1:
         return list(itemgetter(*positions)(column))
     return [column[p] for p in positions]
+
+
+def sort_columns(
+    keys: list[bytes], trailers: list[int], values: list[bytes]
+) -> tuple[list[bytes], list[int], list[bytes]]:
+    """Columns of distinct keys (`Memtable.arrival_columns`) put in key order: the input
+    itself if the keys already ascend (one C pass finds out), else gathered through one
+    sort of the positions by key (`sorted(range(n), key=keys.__getitem__)`: the sort
+    costs what sorting the keys would, and needs no dict to find where each sorted key
+    came from). For a process that writes a memtable's table without the memtable."""
+    if all(map(lt, keys, islice(keys, 1, None))):
+        return keys, trailers, values
+    order = sorted(range(len(keys)), key=keys.__getitem__)
+    return gather(keys, order), gather(trailers, order), gather(values, order)
 
 
 class Memtable:
@@ -89,7 +102,7 @@ class Memtable:
 
     # ----------------------------------------------------------------- writes
     def add(self, seq: int, kind: int, key: bytes, value: bytes) -> None:
-        """Insert one entry. Cost: O(1) amortised (a dict lookup, two appends, a store).
+        """Insert one entry. Cost: O(1) amortised (one dict probe, three appends).
 
         Every write runs this, so it keeps no counter it can derive: the entry count and
         the sequence range are read off the columns (`entry_count`, `first_seq`).
@@ -103,11 +116,11 @@ class Memtable:
         values.append(value)
         self.trailers.append(seq << 8 | kind)
         index = self.index
-        old = index.get(key)
-        if old is None:
+        # One probe: stores pos for a key new to the memtable, else returns its slot.
+        old = index.setdefault(key, pos)
+        if old is pos:
             # The dict slot before the key list: an iterator that finds the key in the
             # list must find its slot. The slot after the columns: see the module docs.
-            index[key] = pos
             self._new_keys.append(key)
             self.approx_bytes += len(key) + len(value) + ENTRY_OVERHEAD_BYTES
         else:
@@ -117,33 +130,46 @@ class Memtable:
         if kind == KIND_DELETE:
             self.point_deletes += 1
 
-    def add_many(self, seq: int, ops: Sequence[tuple[int, bytes, bytes]]) -> None:
-        """Insert a batch's ops `(kind, key, value)` with seqs seq, seq+1, ...
+    def add_many(
+        self,
+        seq: int,
+        keys: Sequence[bytes],
+        values: Sequence[bytes],
+        kinds: bytes | None = None,
+        nbytes: int | None = None,
+    ) -> None:
+        """Insert a batch's ops, given as columns, with seqs seq, seq+1, ...: op i puts
+        `values[i]` under `keys[i]`, or is of kind `kinds[i]` if `kinds` is given (None:
+        every op is a put; a range deletion's end is its value). `nbytes`, if the caller
+        knows it, is the key and value bytes of the ops (else two passes count them).
 
         Same result as `add` per op. The usual batch (no range deletion, every key new
         to the memtable and distinct) goes in with C-level passes: the columns are
-        extended and the dict filled by one `map` of `setdefault`, no Python step per
-        op; a key already present costs one Python step. Readers cannot see
-        a half-applied batch: its seqs are above the published sequence number until
-        the whole group is in.
+        extended (the trailers of an all-put batch are a `range`) and the dict filled by
+        one `map` of `setdefault`, no Python step per op; a key already present costs
+        one Python step. Readers cannot see a half-applied batch: its seqs are above the
+        published sequence number until the whole group is in.
         """
-        n = len(ops)
+        n = len(keys)
         if not n:
             return
-        kinds = list(map(_FIRST, ops))
-        if KIND_RANGE_DELETE in kinds:
-            for kind, key, value in ops:
+        if kinds is not None and KIND_RANGE_DELETE in kinds:
+            for kind, key, value in zip(kinds, keys, values, strict=True):
                 self.add(seq, kind, key, value)
                 seq += 1
             return
-        keys = list(map(_SECOND, ops))
-        batch_values = list(map(_THIRD, ops))
         index = self.index
-        values = self.values
-        pos = len(values)
-        values += batch_values
-        self.trailers.extend(map(or_, map(lshift, range(seq, seq + n), repeat(8)), kinds))
-        nbytes = sum(map(len, keys)) + sum(map(len, batch_values))
+        pos = len(self.values)
+        self.values += values
+        # A trailer is seq << 8 | kind, so consecutive puts' trailers step by 256.
+        first = seq << 8
+        if kinds is None:
+            self.trailers.extend(range(first | KIND_PUT, (seq + n) << 8, 256))
+        else:
+            self.trailers.extend(map(add, range(first, (seq + n) << 8, 256), kinds))
+            self.point_deletes += kinds.count(KIND_DELETE)
+        if nbytes is None:
+            nbytes = sum(map(len, keys)) + sum(map(len, values))
         # One probe per key, in C: `setdefault` stores the position of a key new to the
         # memtable and returns it, or returns the position already there (a key seen
         # before, or earlier in this batch) and stores nothing. The usual batch gets
@@ -164,7 +190,6 @@ class Memtable:
                 older[p] = index[key]
                 index[key] = p
                 overwrites += 1
-        self.point_deletes += kinds.count(KIND_DELETE)
         self.approx_bytes += nbytes + n * ENTRY_OVERHEAD_BYTES + overwrites * OLDER_VERSION_BYTES
 
     # ------------------------------------------------------------------ reads
@@ -300,15 +325,41 @@ class Memtable:
     def newest_columns(self) -> tuple[list[bytes], list[int], list[bytes]]:
         """The newest version of every key as columns `(keys, trailers, values)`, in key
         order: what a flush writes when no older version needs keeping (`shadowed` is 0,
-        or no snapshot can see them). Cost: a sort of the new keys, then three C-level
-        gathers, no Python step per entry.
+        or no snapshot can see them): the same as `sort_columns(*self.arrival_columns())`.
+        Cost: a sort of the keys, then C-level gathers (the sorted keys' positions looked
+        up in the dict by one `itemgetter` call), no Python step per entry.
+
+        A sequential load costs one C pass and three copies: when no key was written
+        twice (`older` is empty), key i of the arrival list sits at position i, so keys
+        that also arrived ascending are the columns as they stand.
         """
+        new_keys = self._new_keys
+        if (
+            not self.older
+            and len(new_keys) == len(self.values)
+            and all(map(lt, new_keys, islice(new_keys, 1, None)))
+        ):
+            return new_keys[:], list(self.trailers), self.values[:]
         keys = self.sorted_keys()
-        # itemgetter over many keys: one C call, twice as fast as a map of lookups.
+        # itemgetter over many keys: one C call, twice as fast as a map of lookups (and
+        # about 10% faster than `sort_columns`' sort of positions by key, measured).
         positions: list[int] = (
             list(itemgetter(*keys)(self.index)) if len(keys) > 1 else [self.index[k] for k in keys]
         )
         return keys, gather(self.trailers, positions), gather(self.values, positions)
+
+    def arrival_columns(self) -> tuple[list[bytes], list[int], list[bytes]]:
+        """The newest version of every key as columns, keys in order of first arrival:
+        `newest_columns` before its sort, so a flush can leave the sort to whoever
+        writes the table (another process, say). Cost: C-level copies when no key was
+        written twice (key i of the arrival list then sits at position i); otherwise the
+        dict's positions (in arrival order too) and two C-level gathers.
+        """
+        new_keys = self._new_keys
+        if not self.older and len(new_keys) == len(self.values):
+            return new_keys[:], list(self.trailers), self.values[:]
+        positions = list(self.index.values())
+        return list(self.index), gather(self.trailers, positions), gather(self.values, positions)
 
     def __len__(self) -> int:
         return self.entry_count

@@ -175,15 +175,15 @@ def test_an_unknown_table_format_version_is_refused_by_name(tmp_path: Path) -> N
     table = next(p for p in path.iterdir() if p.suffix == ".sst")
     data = bytearray(table.read_bytes())
     # Footer: four handles (48 bytes), format_version u32, magic u64, crc32 u32.
-    struct.pack_into("<I", data, len(data) - 16, 2)
+    struct.pack_into("<I", data, len(data) - 16, 3)
     struct.pack_into("<I", data, len(data) - 4, zlib.crc32(bytes(data[-64:-4])))
     table.write_bytes(bytes(data))
     before = {p.name: p.read_bytes() for p in path.iterdir()}
     with (
-        pytest.raises(lsmkv.CorruptionError, match="format version 2"),
+        pytest.raises(lsmkv.CorruptionError, match="format version 3"),
         lsmkv.open(path, read_only=True) as db,
     ):
         db.get(b"k")
     assert {p.name: p.read_bytes() for p in path.iterdir()} == before
     report = lsmkv.verify(path)
-    assert not report.ok and any("format version 2" in p for p in report.problems)
+    assert not report.ok and any("format version 3" in p for p in report.problems)

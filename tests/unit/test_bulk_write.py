@@ -1,6 +1,6 @@
 """The bulk write paths produce exactly what the per-entry paths produce.
 
-`TableWriter.add_columns`, `build_filter_columns`, the run-based `write_tables` and the
+`TableWriter.add_columns`, `build_filter`, the run-based `write_tables` and the
 memtable's column hand-over (`memtable_runs`) exist for speed only: each is checked here
 against a plain per-entry reference on random inputs (several versions of a key, runs
 of versions spanning blocks, tombstones, snapshots, tiny blocks and target sizes, and
@@ -26,12 +26,12 @@ from lsmkv.compaction.retention import RetentionTally, retain, retain_runs
 from lsmkv.core.counters import Counters
 from lsmkv.core.keys import KIND_DELETE, KIND_PUT, KIND_RANGE_DELETE, Entry
 from lsmkv.manifest.edit import FileMeta
-from lsmkv.memtable import Memtable
+from lsmkv.memtable import Memtable, sort_columns
 from lsmkv.rangedel import EMPTY, Fragments
 from lsmkv.sstable.bloom import (
+    BloomFilter,
     bloom_hash,
     build_filter,
-    build_filter_columns,
     build_filter_for_keys,
     probes_for,
 )
@@ -41,8 +41,12 @@ from lsmkv.storage.memfs import MemFS
 DIR = "/db"
 
 
-def _entries(rng: random.Random, n: int, key_space: int) -> list[Entry]:
-    """Random entries in internal order: several versions per key, some deletes."""
+def _entries(
+    rng: random.Random, n: int, key_space: int, value_width: int | None = None
+) -> list[Entry]:
+    """Random entries in internal order: several versions per key, some deletes. With
+    `value_width`, every value (a delete's too) has that many bytes, as every key has
+    six: the table writer's fixed-width path."""
     out = []
     seq = 1
     raw = []
@@ -50,39 +54,56 @@ def _entries(rng: random.Random, n: int, key_space: int) -> list[Entry]:
         key = b"k%05d" % rng.randrange(key_space)
         kind = KIND_DELETE if rng.random() < 0.2 else KIND_PUT
         value = b"" if kind == KIND_DELETE else rng.randbytes(rng.randrange(0, 60))
+        if value_width is not None:
+            value = rng.randbytes(value_width)
         raw.append((key, -seq, kind, value))
         seq += 1
     out = sorted(raw)
     return out
 
 
-def _reference_filter(hashes: list[tuple[int, int]], bits_per_key: int) -> bytes:
-    """The filter as the format describes it, one bit at a time."""
+def _pattern_positions(i: int, k: int) -> list[int]:
+    """Pattern i's bit positions, derived from the format page's words alone: the top 9
+    bits of SplitMix64's outputs from state i, first k distinct."""
+    positions: list[int] = []
+    state = i
+    mask = (1 << 64) - 1
+    while len(positions) < k:
+        state = (state + 0x9E3779B97F4A7C15) & mask
+        z = ((state ^ (state >> 30)) * 0xBF58476D1CE4E5B9) & mask
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
+        if (z ^ (z >> 31)) >> 55 not in positions:
+            positions.append((z ^ (z >> 31)) >> 55)
+    return positions
+
+
+def test_splitmix64_matches_its_published_first_output() -> None:
+    # SplitMix64 from state 0 first outputs 0xE220A8397B1DCDAF (a published test vector).
+    assert _pattern_positions(0, 1) == [0xE220A8397B1DCDAF >> 55]
+
+
+def _reference_filter(hashes: list[int], bits_per_key: int) -> bytes:
+    """The filter as the format describes it (docs/format/sstable.md), bit by bit."""
     k = probes_for(bits_per_key)
-    nbytes = (max(64, len(hashes) * bits_per_key) + 7) // 8
-    nbits = nbytes * 8
-    bits = bytearray(nbytes)
-    for h, step in hashes:
-        for _ in range(k):
-            pos = h % nbits
-            bits[pos >> 3] |= 1 << (pos & 7)
-            h += step
-    return bytes((k,)) + bytes(bits)
+    nblocks = max(1, -(-len(hashes) * bits_per_key // 512)) | 1
+    bits = bytearray(nblocks * 64)
+    for h in hashes:
+        for p in _pattern_positions(h & 1023, k):
+            bit = (h % nblocks) * 512 + (p - (h >> 23)) % 512
+            bits[bit >> 3] |= 1 << (bit & 7)
+    return bytes((1, k)) + bytes(bits)
 
 
 @pytest.mark.parametrize("bits_per_key", [1, 5, 10, 16])
 def test_filter_builder_matches_the_bit_by_bit_reference(bits_per_key: int) -> None:
     rng = random.Random(bits_per_key)
-    for n in (0, 1, 7, 300, 5000):
-        hashes = [(rng.getrandbits(32), rng.getrandbits(32) | 1) for _ in range(n)]
+    for n in (0, 1, 7, 300, 2000):
+        hashes = [rng.getrandbits(32) for _ in range(n)]
         want = _reference_filter(hashes, bits_per_key)
-        assert build_filter(hashes, bits_per_key) == want
-        assert (
-            build_filter_columns([h for h, _ in hashes], [s for _, s in hashes], bits_per_key)
-            == want
-        )
-    # Keys hashed in chunks (more keys than one chunk) give the filter of their hashes.
-    keys = [rng.randbytes(rng.randrange(0, 24)) for _ in range(9000)]
+        assert build_filter(hashes, n, bits_per_key) == want
+        bloom = BloomFilter(want)
+        assert all(map(bloom.may_contain_hash, hashes))
+    keys = [rng.randbytes(rng.randrange(0, 24)) for _ in range(3000)]
     want = _reference_filter([bloom_hash(k) for k in keys], bits_per_key)
     assert build_filter_for_keys(keys, bits_per_key) == want
 
@@ -95,11 +116,17 @@ def _columns(entries: list[Entry]) -> tuple[list[bytes], list[int], list[bytes]]
     )
 
 
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("seed", range(12))
 def test_add_columns_writes_the_same_file_as_add(seed: int) -> None:
     rng = random.Random(seed)
-    entries = _entries(rng, rng.randrange(1, 2500), rng.choice([5, 50, 5000]))
-    settings = TableSettings(block_size_bytes=rng.choice([64, 256, 4096]), deletion_window=7)
+    # Odd seeds: fixed-width entries (cached block heads), and some compressed tables.
+    width = rng.choice([0, 3, 24]) if seed % 2 else None
+    entries = _entries(rng, rng.randrange(1, 2500), rng.choice([5, 50, 5000]), width)
+    settings = TableSettings(
+        block_size_bytes=rng.choice([64, 256, 4096]),
+        deletion_window=7,
+        compression=rng.choice(["none", "zlib"]) if seed % 2 else "none",
+    )
     fs = MemFS()
     fs.mkdir(DIR)
     one = TableWriter(fs, DIR + "/one.sst", settings, 1)
@@ -109,9 +136,13 @@ def test_add_columns_writes_the_same_file_as_add(seed: int) -> None:
     pos = 0
     while pos < len(entries):  # in random slices, so slices start mid-block and mid-key
         step = rng.randrange(1, 400)
-        assert bulk.add_columns(*_columns(entries[pos : pos + step])) == len(
-            entries[pos : pos + step]
-        )
+        if rng.random() < 0.2:  # and entries added one by one between the slices
+            for e in entries[pos : pos + step]:
+                bulk.add(e)
+        else:
+            assert bulk.add_columns(*_columns(entries[pos : pos + step])) == len(
+                entries[pos : pos + step]
+            )
         pos += step
     assert one.finish() == bulk.finish()
     assert fs.read_file(DIR + "/one.sst") == fs.read_file(DIR + "/bulk.sst")
@@ -195,10 +226,11 @@ def _grandparents(rng: random.Random) -> list[FileMeta]:
     return files
 
 
-@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("seed", range(16))
 def test_write_tables_cuts_where_the_per_entry_loop_cuts(seed: int) -> None:
     rng = random.Random(100 + seed)
-    entries = _entries(rng, rng.randrange(1, 3000), rng.choice([3, 40, 600]))
+    width = rng.choice([0, 30]) if seed % 2 else None  # odd seeds: fixed-width entries
+    entries = _entries(rng, rng.randrange(1, 3000), rng.choice([3, 40, 600]), width)
     settings = TableSettings(block_size_bytes=rng.choice([64, 512, 4096]))
     target = rng.choice([None, 300, 2000, 20_000])
     gp_files = _grandparents(rng)
@@ -273,6 +305,37 @@ def test_memtable_runs_keep_what_retain_keeps(case: int) -> None:
         for k, t, v in zip(keys, trailers, values, strict=True)
     ]
     assert flat == want
+
+
+@pytest.mark.parametrize("case", range(6))
+def test_newest_columns_of_every_arrival_order(case: int) -> None:
+    """`newest_columns` takes the arrival order as it stands when keys came ascending and
+    each once; the columns must be exactly the newest versions in key order whatever
+    the order (ascending, random, ascending with a repeat or a step back at the end)."""
+    rng = random.Random(900 + case)
+    n = 300
+    keys = [b"k%06d" % i for i in sorted(rng.sample(range(10**6), n))]
+    if case in (1, 4):
+        rng.shuffle(keys)
+    if case == 2:
+        keys.append(keys[-5])  # an overwrite: the shortcut must not apply
+    if case == 3:
+        keys.append(keys[0][:-1])  # a new key sorting before the others
+    m = Memtable(1)
+    ops = [(KIND_DELETE if rng.random() < 0.2 else KIND_PUT, k, rng.randbytes(6)) for k in keys]
+    if case >= 4:
+        m.add_many(1, [op[1] for op in ops], [op[2] for op in ops], bytes(op[0] for op in ops))
+    else:
+        for seq, (kind, key, value) in enumerate(ops, 1):
+            m.add(seq, kind, key, value if kind == KIND_PUT else b"")
+    newest = [versions[0] for versions in map(m.versions, sorted(m.index))]
+    keys_, trailers, values = m.newest_columns()
+    got = [(k, -(t >> 8), t & 0xFF, v) for k, t, v in zip(keys_, trailers, values, strict=True)]
+    assert got == newest
+    # The same columns when the sort is left to whoever writes the table.
+    assert sort_columns(*m.arrival_columns()) == (keys_, trailers, values)
+    # The columns are copies: a table writer may keep them while the memtable lives on.
+    assert keys_ is not m._new_keys and values is not m.values
 
 
 @pytest.mark.parametrize("seed", range(15))

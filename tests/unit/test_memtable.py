@@ -111,7 +111,15 @@ def test_add_many_matches_add_per_op() -> None:
                 ops.append((KIND_PUT, key, rng.randbytes(5)))
         for i, (kind, key, value) in enumerate(ops):
             one.add(seq + i, kind, key, value)
-        bulk.add_many(seq, ops)
+        kinds = bytes(op[0] for op in ops)
+        bulk.add_many(
+            seq,
+            [op[1] for op in ops],
+            [op[2] for op in ops],
+            None if kinds.count(KIND_PUT) == len(ops) else kinds,
+            # As the engine passes it: the batch's key and value bytes (or counted here).
+            sum(len(op[1]) + len(op[2]) for op in ops) if rng.random() < 0.5 else None,
+        )
         seq += len(ops)
     for m in (one, bulk):
         m.check()

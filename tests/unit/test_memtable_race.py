@@ -44,7 +44,13 @@ def test_readers_see_exactly_the_published_writes() -> None:
                 if rng.random() < 0.5:
                     n = rng.randint(1, 8)
                     ops = [_op(rng, seq + i) for i in range(n)]
-                    mem.add_many(seq, ops)
+                    kinds = bytes(op[0] for op in ops)
+                    mem.add_many(
+                        seq,
+                        [op[1] for op in ops],
+                        [op[2] for op in ops],
+                        None if kinds.count(KIND_PUT) == n else kinds,
+                    )
                     for i, (kind, key, value) in enumerate(ops):
                         log.append((seq + i, kind, key, value))
                     seq += n

@@ -480,7 +480,8 @@ def sst(
     bloom = report["bloom"]
     if bloom is not None:
         out.print(
-            f"bloom filter: {bloom['bits']} bits, {bloom['probes']} probes per key, "
+            f"bloom filter: {bloom['bits']} bits in {bloom['blocks']} blocks of 512, "
+            f"{bloom['probes']} probes per key, "
             f"{human_bytes(bloom['bytes'])}"
         )
     for t in report["range_tombstones"]:

@@ -124,6 +124,8 @@ def walk_step_text(
         parts.append("bloom filter: maybe present")
     elif bloom == "false_positive":
         parts.append("bloom filter: maybe present (a false positive)")
+    elif bloom == "bypassed":
+        parts.append("bloom filter not asked: the block was cached, searched at once")
     block = step.get("block")
     if block is not None:
         where = "found in the block cache" if block["cached"] else "read from disk"

@@ -20,6 +20,9 @@ class Counters:
     tables_probed: int = 0  # SSTables whose data blocks a get searched
     bloom_skips: int = 0  # SSTables a bloom filter proved could not hold the key
     bloom_false_positives: int = 0  # the filter said "maybe", the table had no record
+    # SSTables with a filter searched without asking it: the block that would hold the
+    # key was cached, and searching it answers exactly for less than a probe costs.
+    bloom_bypassed: int = 0
     key_range_skips: int = 0  # SSTables skipped because the key was outside their range
     block_reads: int = 0  # data blocks read from disk (and decoded)
     block_cache_hits: int = 0

@@ -15,9 +15,11 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable
 
-from ..batch import Op
+from ..core.keys import KIND_DELETE
 
 BATCH_HEADER = struct.Struct("<QI")
+# The kinds column of a lone delete (see `Writer`).
+DELETE_KINDS = bytes((KIND_DELETE,))
 
 # A group stops growing at this many payload bytes, so one huge group does not delay
 # the small writes queued behind it for long (LevelDB uses 1 MiB).
@@ -25,16 +27,37 @@ MAX_GROUP_BYTES = 1 << 20
 
 
 class Writer:
-    """One caller's write, waiting in the queue."""
+    """One caller's write, waiting in the queue: its encoded ops (`body`) and the same ops
+    as columns for the memtable (`kinds` None when every op is a put)."""
 
-    __slots__ = ("body", "count", "done", "error", "ops", "seq", "switch", "sync", "user_bytes")
+    __slots__ = (
+        "body",
+        "count",
+        "done",
+        "error",
+        "keys",
+        "kinds",
+        "seq",
+        "switch",
+        "sync",
+        "user_bytes",
+        "values",
+    )
 
     def __init__(
-        self, body: bytes, ops: list[Op] | tuple[Op, ...], sync: bool, user_bytes: int
+        self,
+        body: bytes,
+        keys: list[bytes],
+        values: list[bytes],
+        kinds: bytes | None,
+        sync: bool,
+        user_bytes: int,
     ) -> None:
         self.body = body
-        self.ops = ops
-        self.count = len(ops)
+        self.keys = keys
+        self.values = values
+        self.kinds = kinds
+        self.count = len(keys)
         self.sync = sync
         self.user_bytes = user_bytes
         self.seq = 0

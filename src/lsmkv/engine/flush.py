@@ -28,7 +28,7 @@ class FlushMixin(EngineBase):
     def _flush_now(self) -> None:
         """`DB.flush`: switch the memtable out, then wait for the background flush."""
         self._check_writable()
-        w = Writer(b"", (), False, 0)
+        w = Writer(b"", [], [], None, False, 0)
         w.switch = True
         self._commit(w)
         with self._mutex:

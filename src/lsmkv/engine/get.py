@@ -54,6 +54,7 @@ class GetMixin(EngineBase):
                 c.tables_probed += 1
                 c.per_level_probes[step["level"]] += 1
                 c.bloom_false_positives += bloom == "false_positive"
+                c.bloom_bypassed += bloom == "bypassed"
         assert self._trace is not None
         self._trace("get", **report)
         if entry is not None and entry[2] == KIND_PUT:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from itertools import compress
 from typing import Any
-from zlib import adler32, crc32
+from zlib import crc32
 
 from ..core import filenames
 from ..core.counters import Counters
@@ -65,48 +65,68 @@ def lookup(
             c.memtable_hits += 1
             return found
     # Everything below runs once per table a get considers, so it is written out here
-    # rather than called: the reader comes from the table cache's dict, and the bloom
-    # probe (BloomFilter.may_contain_hash) is inlined with its two hashes computed
-    # only when a first table needs them.
-    h1 = step = -1
+    # rather than called. Per table, the reader (from the table cache's dict), then:
+    # - a *hot* table (at least half its blocks cached: TableReader.hot_from): one
+    #   bisect of its index for the block that would hold the key; if that block is
+    #   cached, it is searched at once (counted as a bloom bypass). In C the filter is
+    #   the cheap test; here a probe (a hash, a mask, a 512-bit AND, each likely a CPU
+    #   cache miss) costs more than a `bytes.find` in a cached block, which also
+    #   answers exactly;
+    # - otherwise the filter is asked first (BloomFilter.may_contain_hash, inlined),
+    #   and the index is bisected only if it passes: for a table whose blocks are
+    #   mostly not cached, a bisect first would be paid by every table the filter rules
+    #   out, for a rare bypass. The key's hash and pattern mask are computed when a first
+    #   filter needs them, and again only for a filter with another pattern table.
+    # The tables: every L0 file, newest first, then in each non-empty deeper level the
+    # (at most one: no range tombstones here) file from one bisect of the level's
+    # largest keys (Version.candidates, inlined; a smallest key above `key` ends it).
+    pats = None
+    h = m = 0
     version = sv.version
     readers = tables.readers
-    level = -1
-    for files in version.levels:
-        level += 1
-        if not files:
-            continue
-        for f in version.candidates(level, key) if level else files:
+    level = 0
+    files = version.levels[0]
+    deeper = iter(version.deep_levels)
+    while True:
+        for f in files:
             if key < f.smallest or key > f.largest:
+                if level:
+                    break
                 c.key_range_skips += 1
                 continue
             reader = readers.get(f.number) or tables.get(f.number)
             bloom = reader.bloom
+            i = -1
             if bloom is not None:
-                if h1 < 0:
-                    h1 = crc32(key)
-                    step = adler32(key) | 1
-                h = h1
-                bits, nbits = bloom._bits, bloom._nbits
-                # A miss usually stops at the first or second bit.
-                for _ in bloom.probes:
-                    pos = h % nbits
-                    if not bits[pos >> 3] & (1 << (pos & 7)):
+                if reader.cached_blocks >= reader.hot_from:
+                    i = bisect_left(reader.index_keys, key)
+                    if reader.slots[i] is not None:
+                        c.bloom_bypassed += 1
+                        bloom = None  # (no filter verdict: no false positive to count)
+                if bloom is not None:
+                    if bloom.patterns is not pats:
+                        pats = bloom.patterns
+                        h = crc32(key)
+                        m = pats[h & 1023] >> (h >> 23)
+                    # One AND of 512-bit ints: nonzero if a bit of the key is unset.
+                    if bloom.holes[h % bloom.nblocks] & m:
                         c.bloom_skips += 1
-                        break
-                    h += step
-                else:
-                    h = -1
-                if h >= 0:
-                    continue
+                        continue
+            if i < 0:
+                i = bisect_left(reader.index_keys, key)
             c.tables_probed += 1
             c.per_level_probes[level] += 1
-            found = reader.get(key, read_seq)
+            found = reader.search(i, key, read_seq)
             if found is not None:
                 return found
             if bloom is not None:
                 c.bloom_false_positives += 1
-    return None
+        step = next(deeper, None)
+        if step is None:
+            return None
+        level, files, largest = step
+        i = bisect_left(largest, key)
+        files = files[i : i + 2]
 
 
 def multi_lookup(
@@ -117,7 +137,7 @@ def multi_lookup(
 
     The walk is turned around: table by table (newest first, as `lookup` goes) over the
     sorted keys still unanswered, rather than key by key over the tables. A table
-    sees only the keys in its key range (two bisects), each key's bloom hashes are
+    sees only the keys in its key range (two bisects), each key's bloom hash is
     computed once for all tables, the per-table work (the reader, its filter) is done
     once per batch, and keys falling in the same data block find it in the cache one
     after the other. Counters count what was done, as `lookup` counts it: once per
@@ -156,7 +176,7 @@ def multi_lookup(
     if not pending:
         return answers
     pending.sort()
-    hashes = [(crc32(k), adler32(k) | 1) for k in pending]
+    hashes = list(map(crc32, pending))
     version = sv.version
     level = -1
     for files in version.levels:
@@ -193,8 +213,8 @@ def multi_lookup(
 
 
 def _unanswered(
-    keys: list[bytes], hashes: list[tuple[int, int]], answers: dict[bytes, Entry]
-) -> tuple[list[bytes], list[tuple[int, int]]]:
+    keys: list[bytes], hashes: list[int], answers: dict[bytes, Entry]
+) -> tuple[list[bytes], list[int]]:
     """The keys not in `answers`, and their hashes (in C, by itertools.compress)."""
     keep = [k not in answers for k in keys]
     return list(compress(keys, keep)), list(compress(hashes, keep))
@@ -203,7 +223,7 @@ def _unanswered(
 def _probe_many(
     reader: TableReader,
     keys: list[bytes],
-    hashes: list[tuple[int, int]],
+    hashes: list[int],
     lo: int,
     hi: int,
     read_seq: int,
@@ -211,41 +231,59 @@ def _probe_many(
     c: Counters,
     level: int,
 ) -> bool:
-    """Look up keys[lo:hi] (sorted) in one table, adding what it answers to `answers`;
-    True if it answered any. A key already answered (a user key that ends one file of
-    a level and starts the next) is skipped. The bloom probe is inlined as in lookup."""
+    """Look up keys[lo:hi] (sorted, none answered yet but maybe the first: see below)
+    in one table, adding what it answers to `answers`; True if it answered any. Each
+    key is decided as `lookup` decides it (in a hot table a cached block is searched at
+    once; otherwise the filter is asked first), and counted the same way."""
+    if level and keys[lo] in answers:
+        # The user key that ended the previous file of this level and starts this one,
+        # answered there. (No other key here can be answered: memtable and L0 answers
+        # left `keys` before this level, and the previous files of this level end
+        # at or before this file's smallest key.)
+        lo += 1
+        if lo == hi:
+            return False
     bloom = reader.bloom
-    get = reader.get
-    answered = False
-    probed = 0
-    if bloom is not None:
-        bits, nbits, probes = bloom._bits, bloom._nbits, bloom.probes
-    for j in range(lo, hi):
-        key = keys[j]
-        if key in answers:
-            continue
-        if bloom is not None:
-            h, step = hashes[j]
-            for _ in probes:
-                pos = h % nbits
-                if not bits[pos >> 3] & (1 << (pos & 7)):
-                    break
-                h += step
-            else:
-                h = -1
-            if h >= 0:
-                c.bloom_skips += 1
+    index_keys, slots, search = reader.index_keys, reader.slots, reader.search
+    i = 0
+    probed = skipped = bypassed = found_here = 0
+    if bloom is None:
+        for key in keys[lo:hi]:
+            i = bisect_left(index_keys, key, i)  # (keys ascend: so do their blocks)
+            found = search(i, key, read_seq)
+            if found is not None:
+                answers[key] = found
+                found_here += 1
+        probed = hi - lo
+    else:
+        holes, nblocks, pats = bloom.holes, bloom.nblocks, bloom.patterns
+        false_positives = 0
+        for key, h in zip(keys[lo:hi], hashes[lo:hi], strict=True):
+            # (`hot` is read per key: the keys before this one may have made it hot.)
+            hot = reader.cached_blocks >= reader.hot_from
+            if hot:
+                i = bisect_left(index_keys, key, i)
+            checked = not hot or slots[i] is None
+            if not checked:
+                bypassed += 1
+            elif holes[h % nblocks] & pats[h & 1023] >> (h >> 23):
+                skipped += 1
                 continue
-        probed += 1
-        found = get(key, read_seq)
-        if found is not None:
-            answers[key] = found
-            answered = True
-        elif bloom is not None:
-            c.bloom_false_positives += 1
+            elif not hot:
+                i = bisect_left(index_keys, key, i)
+            found = search(i, key, read_seq)
+            if found is not None:
+                answers[key] = found
+                found_here += 1
+            elif checked:
+                false_positives += 1
+        probed = hi - lo - skipped
+        c.bloom_skips += skipped
+        c.bloom_bypassed += bypassed
+        c.bloom_false_positives += false_positives
     c.tables_probed += probed
     c.per_level_probes[level] += probed
-    return answered
+    return found_here > 0
 
 
 def _lookup_with_ranges(
@@ -262,7 +300,7 @@ def _lookup_with_ranges(
             return entry if -entry[1] > covering else _range_answer(key, covering)
         if covering:
             return _range_answer(key, covering)
-    hashes = bloom_hash(key)
+    h = bloom_hash(key)
     for level, f in _table_order(sv, key):
         if key < f.smallest or key > f.largest:
             c.key_range_skips += 1
@@ -270,16 +308,24 @@ def _lookup_with_ranges(
         reader = tables.get(f.number)
         if reader.fragments:
             covering = max(covering, reader.fragments.covering_seq(key, read_seq))
-        if reader.bloom is not None and not reader.bloom.may_contain_hash(hashes):
+        i = bisect_left(reader.index_keys, key)
+        bloom = reader.bloom
+        hot = reader.cached_blocks >= reader.hot_from
+        checked = bloom is not None and not (hot and reader.slots[i] is not None)  # as lookup
+        if bloom is not None and not checked:
+            c.bloom_bypassed += 1
+        if bloom is not None and checked and not bloom.may_contain_hash(h):
             c.bloom_skips += 1
             if covering:
                 return _range_answer(key, covering)
             continue
         c.tables_probed += 1
         c.per_level_probes[level] += 1
-        found = reader.get(key, read_seq)
+        found = reader.search(i, key, read_seq)
         if found is not None:
             return found if -found[1] > covering else _range_answer(key, covering)
+        if checked:
+            c.bloom_false_positives += 1
         if covering:
             return _range_answer(key, covering)
     return None
@@ -320,7 +366,7 @@ def walk(
         if answer is not None:
             break
     if answer is None:
-        hashes = bloom_hash(key)
+        h = bloom_hash(key)
         for level, f in _table_order(sv, key):
             step = {"source": "sstable", "level": level, "file": filenames.table_name(f.number)}
             steps.append(step)
@@ -333,23 +379,32 @@ def walk(
             if t:
                 step["range_tombstone_seq"] = t
             covering = max(covering, t)
-            if reader.bloom is not None and not reader.bloom.may_contain_hash(hashes):
+            # The same decision as lookup's: in a hot table (at least half its blocks
+            # cached) a cached block is searched without asking the filter
+            # ("bypassed"); otherwise the filter is asked first.
+            i = bisect_left(reader.index_keys, key)
+            cached = reader.block_cached(i)
+            bloom = reader.bloom
+            hot = reader.cached_blocks >= reader.hot_from
+            checked = bloom is not None and not (hot and cached)
+            if bloom is not None and checked and not bloom.may_contain_hash(h):
                 step["bloom"] = "skip"
                 step["result"] = "skipped" if not covering else "deleted"
                 if covering:
                     answer = _range_answer(key, covering)
                     break
                 continue
-            step["bloom"] = "pass" if reader.bloom is not None else "none"
+            if bloom is None:
+                step["bloom"] = "none"
+            else:
+                step["bloom"] = "pass" if checked else "bypassed"
             probed += 1
-            i = _block_index(reader.index_keys, key)
-            if i is not None:
-                cached = reader.block_cached(i)
+            if i < len(reader.index_keys):
                 step["block"] = {"index": i, "offset": reader.handles[i].offset, "cached": cached}
                 blocks_cached += cached
                 blocks_read += not cached
-            entry = reader.get(key, read_seq)
-            if entry is None and reader.bloom is not None:
+            entry = reader.search(i, key, read_seq)
+            if entry is None and checked:
                 step["bloom"] = "false_positive"
             answer = _decide(entry, covering, key)
             step["result"] = _verdict(answer)
@@ -370,13 +425,6 @@ def walk(
         "read_amplification": probed,
     }
     return answer, report
-
-
-def _block_index(index_keys: list[bytes], key: bytes) -> int | None:
-    from bisect import bisect_left
-
-    i = bisect_left(index_keys, key)
-    return i if i < len(index_keys) else None
 
 
 def _decide(entry: Entry | None, covering: int, key: bytes) -> Entry | None:

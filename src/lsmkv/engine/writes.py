@@ -13,12 +13,12 @@ from __future__ import annotations
 import os
 
 from ..core import filenames
-from ..core.keys import KIND_DELETE
+from ..core.keys import KIND_DELETE, KIND_PUT
 from ..errors import Error
 from ..memtable import Memtable
-from ..wal.writer import WalWriter
+from ..wal.writer import ONE_OP_RECORD_BYTES, WalWriter
 from .base import EngineBase, disk_error
-from .commit import BATCH_HEADER, Writer, take_group
+from .commit import Writer, take_group
 from .state import make_super_version
 
 
@@ -62,7 +62,7 @@ class WriteMixin(EngineBase):
             c.write_ops += 1
             c.write_groups += 1
             c.wal_bytes_written += size
-            c.user_bytes_written += len(key) + len(value)
+            c.user_bytes_written += size - ONE_OP_RECORD_BYTES  # the key and value bytes
             return True
 
     def _commit(self, w: Writer) -> None:
@@ -125,12 +125,10 @@ class WriteMixin(EngineBase):
         framed = b""
         try:
             if len(group) == 1:
-                framed = wal.frame(BATCH_HEADER.pack(w.seq, w.count) + w.body)
+                framed = wal.frame_batch(w.seq, w.count, w.body)
                 synced = w.sync
             else:
-                framed = b"".join(
-                    [wal.frame(BATCH_HEADER.pack(m.seq, m.count) + m.body) for m in group]
-                )
+                framed = b"".join([wal.frame_batch(m.seq, m.count, m.body) for m in group])
                 synced = any(m.sync for m in group)
             wal.write(framed)
             if tr is not None:
@@ -153,13 +151,16 @@ class WriteMixin(EngineBase):
             error = disk_error(e, f"writing the WAL of {self.path}")
         if error is None and tr is None:
             for member in group:
-                mem.add_many(member.seq, member.ops)
+                mem.add_many(
+                    member.seq, member.keys, member.values, member.kinds, member.user_bytes
+                )
         elif error is None:
             assert tr is not None  # the branch above took every untraced group
             add = mem.add
             for member in group:
                 seq = member.seq
-                for kind, key, value in member.ops:
+                kinds = member.kinds or bytes((KIND_PUT,)) * member.count
+                for kind, key, value in zip(kinds, member.keys, member.values, strict=True):
                     add(seq, kind, key, value)
                     tr(
                         "memtable.insert",

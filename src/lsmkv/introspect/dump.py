@@ -94,8 +94,9 @@ def dump_sstable(
             if bloom is None
             else {
                 "bytes": footer.filter_block.size,
-                "probes": bloom._k,
-                "bits": bloom._nbits,
+                "probes": bloom.k,
+                "bits": bloom.nbits,
+                "blocks": bloom.nblocks,
             },
             "range_tombstones": [
                 {"start": s.hex(), "end": e.hex(), "seq": seq}

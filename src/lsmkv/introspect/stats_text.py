@@ -51,6 +51,9 @@ DEFINITIONS: dict[str, str] = {
     "counters.bloom_skips": "SSTables skipped because their bloom filter ruled the key out",
     "counters.bloom_false_positives": "SSTables the bloom filter let through that held no "
     "record of the key",
+    "counters.bloom_bypassed": "SSTables with a bloom filter searched without asking it: "
+    "the table was hot (at least half its blocks cached) and the data block that would "
+    "hold the key was cached (the search answers exactly, for less than a probe costs)",
     "counters.key_range_skips": "SSTables skipped because the key was outside their range",
     "counters.block_reads": "data blocks read from disk and checksum-verified",
     "counters.block_cache_hits": "data blocks found already decoded in the block cache",

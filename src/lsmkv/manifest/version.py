@@ -17,7 +17,7 @@ from .edit import FileMeta, VersionEdit
 
 
 class Version:
-    __slots__ = ("__weakref__", "_largest", "_smallest", "levels")
+    __slots__ = ("__weakref__", "_largest", "_smallest", "deep_levels", "levels")
 
     def __init__(self, levels: list[list[FileMeta]]) -> None:
         ordered: list[tuple[FileMeta, ...]] = []
@@ -30,6 +30,13 @@ class Version:
         self.levels: tuple[tuple[FileMeta, ...], ...] = tuple(ordered)
         self._largest: list[list[bytes]] = [[f.largest for f in files] for files in self.levels]
         self._smallest: list[list[bytes]] = [[f.smallest for f in fs] for fs in self.levels]
+        # The non-empty levels below 0 as (level, files, their largest keys): what a
+        # point lookup walks after level 0 (read.lookup), without visiting empty levels.
+        self.deep_levels: tuple[tuple[int, tuple[FileMeta, ...], list[bytes]], ...] = tuple(
+            (level, files, self._largest[level])
+            for level, files in enumerate(self.levels)
+            if level and files
+        )
 
     @staticmethod
     def empty(num_levels: int) -> Version:

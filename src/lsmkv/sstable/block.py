@@ -23,7 +23,7 @@ import struct
 import sys
 from array import array
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from itertools import accumulate, pairwise, repeat
 from operator import and_, le, neg, rshift
@@ -56,22 +56,39 @@ def _cutter(width: int, count: int) -> struct.Struct:
 def encode_block(keys: list[bytes], trailers: list[int], values: list[bytes]) -> bytes:
     """One block payload from its columns. Cost: a few C-level passes (offsets by
     `accumulate`, arrays by `array`), whatever the entry count."""
-    key_offsets = array("I", accumulate(map(len, keys), initial=0))
-    value_offsets = array("I", accumulate(map(len, values), initial=0))
     trailer_array = array("Q", trailers)
     if _BIG_ENDIAN:  # the format is little-endian on every machine
-        for arr in (key_offsets, value_offsets, trailer_array):
-            arr.byteswap()
+        trailer_array.byteswap()
     return b"".join(
         (
-            _COUNT.pack(len(keys)),
-            key_offsets.tobytes(),
-            value_offsets.tobytes(),
+            block_head(map(len, keys), map(len, values), len(keys)),
             trailer_array.tobytes(),
             *keys,
             *values,
         )
     )
+
+
+def block_head(key_lengths: Iterable[int], value_lengths: Iterable[int], count: int) -> bytes:
+    """The first `4 + 8 * (count + 1)` bytes of a block payload: the entry count and the
+    key and value offset arrays, from the entries' key and value lengths. (A writer
+    that has the lengths already passes them; `encode_block` maps `len`.)"""
+    key_offsets = array("I", accumulate(key_lengths, initial=0))
+    value_offsets = array("I", accumulate(value_lengths, initial=0))
+    if _BIG_ENDIAN:
+        key_offsets.byteswap()
+        value_offsets.byteswap()
+    return _COUNT.pack(count) + key_offsets.tobytes() + value_offsets.tobytes()
+
+
+@lru_cache(maxsize=256)
+def fixed_block_head(key_width: int, value_width: int, count: int) -> bytes:
+    """The first `4 + 8 * (count + 1)` bytes of the payload `encode_block` makes of
+    `count` entries whose keys all have `key_width` bytes and values `value_width`: the
+    count and the two offset arrays. They depend on nothing else, so a writer cutting
+    blocks of fixed-width entries builds each head once (cached) instead of per block.
+    """
+    return _COUNT.pack(count) + _uniform(count, key_width)[0] + _uniform(count, value_width)[0]
 
 
 class BlockBuilder:

@@ -16,10 +16,21 @@ from __future__ import annotations
 
 import collections
 import threading
+from typing import Protocol
 
 from .block import Block
 
 Slots = list[Block | None]  # one table's blocks by block number (None: not cached)
+
+
+class CacheOwner(Protocol):
+    """What the cache needs of a table (TableReader): its slots, its number, and the
+    count of its cached blocks, which the cache keeps (read.lookup reads it to choose
+    between searching a cached block first and asking the bloom filter first)."""
+
+    slots: Slots
+    number: int
+    cached_blocks: int
 
 
 class BlockCache:
@@ -29,38 +40,43 @@ class BlockCache:
         self.capacity_bytes = capacity_bytes
         self.used_bytes = 0
         self._lock = threading.Lock()
-        # (slots, block number, table number, charge) of each cached block, oldest first.
-        self._order: collections.deque[tuple[Slots, int, int, int]] = collections.deque()
+        # (owner, block number, charge) of each cached block, oldest first.
+        self._order: collections.deque[tuple[CacheOwner, int, int]] = collections.deque()
 
-    def put(self, slots: Slots, i: int, block: Block, table: int) -> None:
-        """Cache `block` in slot `i` of `slots` (table `table`'s), evicting the oldest
-        blocks while over capacity. Cost: O(1) per block inserted or evicted."""
+    def put(self, owner: CacheOwner, i: int, block: Block) -> None:
+        """Cache `block` in slot `i` of its table `owner`, evicting the oldest blocks
+        while over capacity. Cost: O(1) per block inserted or evicted."""
         charge = block.charge
         with self._lock:
+            slots = owner.slots
             if slots[i] is not None:  # another thread read it meanwhile
                 return
             slots[i] = block
+            owner.cached_blocks += 1
             order = self._order
-            order.append((slots, i, table, charge))
+            order.append((owner, i, charge))
             used = self.used_bytes + charge
             capacity = self.capacity_bytes
             while used > capacity and len(order) > 1:
-                old_slots, j, _, old_charge = order.popleft()
-                old_slots[j] = None
+                old, j, old_charge = order.popleft()
+                old.slots[j] = None
+                old.cached_blocks -= 1
                 used -= old_charge
             self.used_bytes = used
 
     def evict_file(self, table: int) -> None:
         """Drop every block of a deleted table. Cost: O(blocks cached)."""
         with self._lock:
-            kept: collections.deque[tuple[Slots, int, int, int]] = collections.deque()
+            kept: collections.deque[tuple[CacheOwner, int, int]] = collections.deque()
             used = 0
             for entry in self._order:
-                if entry[2] == table:
-                    entry[0][entry[1]] = None
+                owner = entry[0]
+                if owner.number == table:
+                    owner.slots[entry[1]] = None
+                    owner.cached_blocks -= 1
                 else:
                     kept.append(entry)
-                    used += entry[3]
+                    used += entry[2]
             self._order = kept
             self.used_bytes = used
 

@@ -29,7 +29,10 @@ from ..errors import CorruptionError
 from ..storage.fs import ReadableFile
 
 MAGIC: Final = int.from_bytes(b"lsmkvSST", "little")
-FORMAT_VERSION: Final = 1
+# Version 2: the filter block is the blocked bloom filter (bloom.py). Version 1 tables
+# (an unblocked filter) are still read, without their filter: see `READABLE_VERSIONS`.
+FORMAT_VERSION: Final = 2
+READABLE_VERSIONS: Final = (1, 2)
 COMPRESSION_NONE: Final = 0
 COMPRESSION_ZLIB: Final = 1
 COMPRESSION_IDS: Final = {"none": COMPRESSION_NONE, "zlib": COMPRESSION_ZLIB}
@@ -179,10 +182,10 @@ class Footer(NamedTuple):
             raise CorruptionError("bad magic number: not an lsmkv SSTable", path, offset)
         if zlib.crc32(data[:-4]) != fields[10]:
             raise CorruptionError("footer checksum mismatch", path, offset)
-        if fields[8] != FORMAT_VERSION:
+        if fields[8] not in READABLE_VERSIONS:
             raise CorruptionError(
                 f"unsupported SSTable format version {fields[8]} (this lsmkv reads "
-                f"version {FORMAT_VERSION})",
+                f"versions {', '.join(map(str, READABLE_VERSIONS))})",
                 path,
                 offset,
             )

@@ -87,7 +87,9 @@ class TableReader:
                 read_block(self._file, path, footer.properties_block)
             )
             self.bloom: BloomFilter | None = None
-            if footer.filter_block.size:
+            if footer.filter_block.size and footer.format_version >= 2:
+                # (A version-1 table's filter is of the older, unblocked layout: the
+                # table is read as one without a filter until compaction rewrites it.)
                 self.bloom = BloomFilter(read_block(self._file, path, footer.filter_block))
             self.fragments: Fragments = EMPTY
             if footer.range_del_block.size:
@@ -117,13 +119,19 @@ class TableReader:
         self.smallest_key = self.props.smallest_key
         self.largest_key = self.props.largest_key
         # The block cache's slots for this table's blocks (cache.py): a cached block is
-        # `_slots[i]`, one list index on the get path.
-        self._slots: list[Block | None] = [None] * len(self.handles)
+        # `slots[i]`, one list index on the get path. One more slot than blocks, always
+        # None, so that `slots[bisect_left(index_keys, key)]` needs no bounds check.
+        self.slots: list[Block | None] = [None] * (len(self.handles) + 1)
+        # Blocks of this table in the cache (kept by the cache), and from how many on
+        # the table counts as *hot*: at least half its blocks cached. A get searches a
+        # hot table's cached block without asking the filter (read.lookup).
+        self.cached_blocks = 0
+        self.hot_from = max(1, (len(self.handles) + 1) // 2)
 
     # ------------------------------------------------------------------ blocks
     def block(self, i: int) -> Block:
         """Data block i, from the cache or from disk (verified and decoded)."""
-        block = self._slots[i]
+        block = self.slots[i]
         if block is not None:
             self._counters.block_cache_hits += 1
             return block
@@ -153,7 +161,7 @@ class TableReader:
                 block = decode_block(unpack_stored(data, data[size], self.path, handle))
         except (ValueError, struct.error):
             raise CorruptionError("data block does not parse", self.path, offset) from None
-        self._cache.put(self._slots, i, block, self.number)
+        self._cache.put(self, i, block)
         return block
 
     def read_data_block(self, i: int) -> Block:
@@ -224,22 +232,26 @@ class TableReader:
         return blocks
 
     def block_cached(self, i: int) -> bool:
-        return self._slots[i] is not None
+        return self.slots[i] is not None
 
     # ------------------------------------------------------------------- reads
     def get(self, key: bytes, read_seq: int) -> Entry | None:
-        """The newest point entry for `key` with seq <= read_seq, or None.
+        """The newest point entry for `key` with seq <= read_seq, or None: `search`
+        from the block the index names. Cost: one bisect in the index, then `search`.
+        The caller checks the bloom filter and key range first."""
+        return self.search(bisect_left(self.index_keys, key), key, read_seq)
 
-        Cost: one bisect in the index, one block (usually cached: one list index), a
-        search of the block's raw key bytes (one `bytes.find` when its keys have one
-        width, else a binary search in Python), and one entry built if found.
-        The caller checks the bloom filter and key range first. This is the innermost
-        step of every get, so `block()`, `Block.seek` and `Block.entry_at` are inlined.
+    def search(self, i: int, key: bytes, read_seq: int) -> Entry | None:
+        """`get` from data block i, which must be `bisect_left(index_keys, key)` (the
+        caller bisected already, to see whether block i is cached: read.lookup).
+
+        Cost: one block (usually cached: one list index), a search of the block's raw
+        key bytes (one `bytes.find` when its keys have one width, else a binary search
+        in Python), and one entry built if found. This is the innermost step of every
+        get, so `block()`, `Block.seek` and `Block.entry_at` are inlined.
         """
-        index_keys = self.index_keys
-        i = bisect_left(index_keys, key)
-        n = len(index_keys)
-        slots = self._slots
+        n = len(self.index_keys)
+        slots = self.slots
         while i < n:
             block = slots[i]
             if block is None:
@@ -262,6 +274,13 @@ class TableReader:
                 if lo < 0:
                     return None
                 lo //= width
+                # Entry lo's key is `key` (found at a key boundary): its newest version
+                # is checked here without slicing the key out to compare it again.
+                t = block._trailers[lo]
+                if t >> 8 <= read_seq:
+                    vo = block._vo
+                    return (key, -(t >> 8), t & 0xFF, block._vb[vo[lo] : vo[lo + 1]])
+                lo += 1
             else:
                 lo, hi = 0, count
                 while lo < hi:
@@ -444,7 +463,7 @@ class TableColumns:
         elif n < _LONG_CHUNK:
             # TableReader.block, inlined (a seek opens a block per source).
             reader = self._reader
-            cached = reader._slots[i]
+            cached = reader.slots[i]
             if cached is None:
                 block = reader._load_block(i)
             else:

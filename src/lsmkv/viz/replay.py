@@ -512,6 +512,7 @@ class Replay:
                 "pass",
                 "none",
                 "false_positive",
+                "bypassed",
             ):
                 self.counters["tables_probed"] += 1
             steps.append({"target": target, "verdict": verdict, "text": text})
@@ -587,7 +588,10 @@ class Replay:
             if block
             else "its index"
         )
-        maybe = "the bloom filter says maybe, so" if bloom != "none" else "there is no filter, so"
+        maybe = {
+            "none": "there is no filter, so",
+            "bypassed": "the block is cached (searching it beats asking the filter), so",
+        }.get(str(bloom), "the bloom filter says maybe, so")
         if result == "found":
             return (
                 target,

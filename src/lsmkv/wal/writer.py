@@ -13,7 +13,12 @@ from ..storage.fs import FileSystem
 # Layouts: record.py, engine/commit.py (BATCH_HEADER) and batch.py (OP).
 _ONE_OP = struct.Struct("<IQQIBII")
 _ONE_OP_HEADER_BYTES = 12 + 9  # batch header + op header, inside the payload
+# The bytes of a one-op record besides its key and value: crc, tail, the two headers.
+ONE_OP_RECORD_BYTES = 4 + _ONE_OP.size
 _CRC = struct.Struct("<I")
+# A batch record after its crc: the record tail, then the batch header (seq, count).
+_BATCH_TAIL = struct.Struct("<IQQI")
+_BATCH_HEADER_BYTES = 12
 
 
 class WalWriter(RecordWriter):
@@ -29,6 +34,14 @@ class WalWriter(RecordWriter):
         self.path = path
         self.number = number
 
+    def frame_batch(self, seq: int, count: int, body: bytes) -> bytes:
+        """The record of a batch: byte for byte `frame(BATCH_HEADER.pack(seq, count) +
+        body)`, with one copy of the body instead of two (the crc32 runs over the parts
+        in turn, then one join). What a group commit writes, so a 1,000-put batch's
+        130 KB are copied once on their way to `write`."""
+        head = _BATCH_TAIL.pack(_BATCH_HEADER_BYTES + len(body), self.synced_offset, seq, count)
+        return b"".join((_CRC.pack(zlib.crc32(body, zlib.crc32(head))), head, body))
+
     def append_op(self, seq: int, kind: int, key: bytes, value: bytes) -> int:
         """Append the record of a one-op batch with one write; returns its size. The
         record is byte for byte what `frame(BATCH_HEADER.pack(seq, 1) + OP.pack(kind,
@@ -37,20 +50,16 @@ class WalWriter(RecordWriter):
         unsynced writer's path: one call from the engine, one `write` to the OS.
         Raises OSError from the write (the offset then does not move).
         """
+        klen = len(key)
+        vlen = len(value)
         rest = (
             _ONE_OP.pack(
-                _ONE_OP_HEADER_BYTES + len(key) + len(value),
-                self.synced_offset,
-                seq,
-                1,
-                kind,
-                len(key),
-                len(value),
+                _ONE_OP_HEADER_BYTES + klen + vlen, self.synced_offset, seq, 1, kind, klen, vlen
             )
             + key
             + value
         )
-        framed = _CRC.pack(zlib.crc32(rest)) + rest
-        self.file.write(framed)
-        self.offset += len(framed)
-        return len(framed)
+        self.file.write(_CRC.pack(zlib.crc32(rest)) + rest)
+        size = ONE_OP_RECORD_BYTES + klen + vlen
+        self.offset += size
+        return size
