@@ -142,8 +142,10 @@ def test_a_worker_passes_back_what_went_wrong(tmp_path: Path) -> None:
     table.write_bytes(bytes(data))
     for i in range(200):
         db.put(b"k%04d" % i, b"second")
-    db.flush()  # the second L0 table: the compaction that reads the damaged one starts
     with pytest.raises(CorruptionError) as raised:
+        # The second L0 table: the compaction that reads the damaged one starts, and
+        # its failure may already reach this flush.
+        db.flush()
         db.wait_for_compaction(timeout=60)
     assert table.name in str(raised.value)
     db.close()
@@ -232,3 +234,152 @@ def test_a_job_the_store_gives_up_half_way_gets_a_fresh_worker_next(tmp_path: Pa
     finally:
         worker.close()
     assert children(os.getpid()) == []
+
+
+@pytest.mark.parametrize("executable", ["/nonexistent/python3", "true"])
+def test_a_worker_that_cannot_start_leaves_the_jobs_in_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, executable: str
+) -> None:
+    # An embedded or frozen interpreter's sys.executable is not a Python that runs
+    # `-c`: the store must still flush and compact, in its own process.
+    import shutil
+
+    monkeypatch.setattr(sys, "executable", shutil.which(executable) or executable)
+    path = tmp_path / "db"
+    with lsmkv.open(path, **SMALL) as db:
+        write_and_compact(db)
+        stats = db.stats()
+        assert stats["compaction"]["worker_processes"] == 0
+        assert stats["compaction"]["count"] >= 2
+        assert children(os.getpid()) == []
+        contents = dict(db.scan())
+    with lsmkv.open(path, background_processes=False) as db:
+        assert dict(db.scan()) == contents
+
+
+def test_the_worker_does_not_import_from_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `python -c` puts the working directory first on sys.path: a directory that holds
+    # a module named like one the worker imports must not replace it.
+    cwd = tmp_path / "cwd"
+    (cwd / "lsmkv").mkdir(parents=True)
+    (cwd / "lsmkv" / "__init__.py").write_text("raise SystemExit(3)\n")
+    monkeypatch.chdir(cwd)
+    with lsmkv.open(tmp_path / "db", **SMALL) as db:
+        write_and_compact(db)
+        assert db.stats()["compaction"]["worker_processes"] == 2
+
+
+@pytest.mark.parametrize("processes", [True, False])
+def test_a_table_that_cannot_be_opened_is_named_in_the_error(
+    tmp_path: Path, processes: bool
+) -> None:
+    from lsmkv.errors import DiskError
+
+    path = tmp_path / "db"
+    db = lsmkv.open(path, background_processes=processes, **SMALL)
+    for i in range(200):
+        db.put(b"k%04d" % i, b"first")
+    db.flush()
+    [table] = sorted(path.glob("*.sst"))
+    table.unlink()  # no read opened it yet: the compaction is the first to try
+    for i in range(200):
+        db.put(b"k%04d" % i, b"second")
+    with pytest.raises(DiskError) as raised:
+        db.flush()  # starts the compaction, whose failure this call may already see
+        db.wait_for_compaction(timeout=60)
+    assert table.name in str(raised.value)
+    assert raised.value.errno == 2
+    db.close()
+
+
+def test_a_frozen_program_runs_its_jobs_in_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # In a frozen program (PyInstaller and the like) sys.executable is the program
+    # itself: starting it "as the worker" would run the program again.
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    with lsmkv.open(tmp_path / "db", **SMALL) as db:
+        write_and_compact(db)
+        assert db.stats()["compaction"]["worker_processes"] == 0
+        assert children(os.getpid()) == []
+
+
+SIGPIPE_CHILD = textwrap.dedent(
+    """
+    import os, signal, sys, time
+    from lsmkv.compaction.job import JobContext
+    from lsmkv.core.counters import Counters
+    from lsmkv.engine.jobworker import JobWorker, WorkerDied
+    from lsmkv.sstable.writer import TableSettings
+    from lsmkv.storage.fs import OSFileSystem
+
+    # A program that pipes its output to `head` often restores the default SIGPIPE.
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    numbers = iter(range(1, 100))
+    ctx = JobContext(fs=OSFileSystem(), dirname=sys.argv[1], settings=TableSettings(),
+                     open_table=None, new_file_number=lambda: next(numbers),
+                     pending_outputs=set(), counters=Counters())
+    worker = JobWorker(sys.argv[1], TableSettings())
+    assert worker.ready()
+    os.kill(worker.pid, signal.SIGKILL)
+    time.sleep(0.5)
+    run = ([b"k%05d" % i for i in range(40000)], [(i + 1) << 8 | 1 for i in range(40000)],
+           [b"v" * 100] * 40000)
+    try:
+        worker.flush([run], [], ctx)
+    except WorkerDied as e:
+        print("WorkerDied", e, flush=True)
+    """
+)
+
+
+def test_a_dead_worker_is_an_error_even_where_sigpipe_kills(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(Path(lsmkv.__file__).parents[1])}
+    child = subprocess.run(
+        [sys.executable, "-c", SIGPIPE_CHILD, str(tmp_path)],
+        capture_output=True,
+        env=env,
+        timeout=60,
+    )
+    assert child.returncode == 0, child.stderr.decode()
+    assert child.stdout.startswith(b"WorkerDied"), child.stdout
+
+
+def test_workers_run_where_the_program_set_a_default_socket_timeout(tmp_path: Path) -> None:
+    # socket.setdefaulttimeout makes every new socket non-blocking underneath, the
+    # store's socket pair included, unless it says otherwise.
+    import socket
+
+    before = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(0.5)
+    try:
+        with lsmkv.open(tmp_path / "db", **SMALL) as db:
+            write_and_compact(db)
+            assert db.stats()["compaction"]["worker_processes"] == 2
+    finally:
+        socket.setdefaulttimeout(before)
+
+
+@pytest.mark.parametrize("processes", [True, False])
+def test_a_job_that_fails_on_the_store_side_leaves_no_table(
+    tmp_path: Path, processes: bool
+) -> None:
+    # A listener that raises at file.created fails the flush in the store's process,
+    # after the worker wrote the table: as in-process, the table must not stay behind.
+    def listener(event: dict[str, Any]) -> None:
+        if event["event"] == "file.created":
+            raise RuntimeError("listener failed")
+
+    path = tmp_path / "db"
+    db = lsmkv.open(path, background_processes=processes, listeners=[listener], **SMALL)
+    for i in range(500):
+        db.put(b"k%04d" % i, b"value")
+    with pytest.raises(Error, match="listener failed"):
+        db.flush()
+    assert sorted(path.glob("*.sst")) == []
+    db.close()
+    assert children(os.getpid()) == []
+    with lsmkv.open(path) as db:
+        assert db.get(b"k0007") == b"value"

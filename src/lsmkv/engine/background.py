@@ -392,7 +392,7 @@ class BackgroundMixin(EngineBase):
             self.options.target_file_bytes,
             picker.max_grandparent_overlap_bytes(self.options),
         )
-        if worker is None or c.trivial_move:
+        if worker is None or c.trivial_move or not worker.ready():
             edit, result = run_compaction(*job_args)
         else:
             edit, result = worker.compaction(*job_args)

@@ -72,7 +72,7 @@ class FlushMixin(EngineBase):
         fragments = imm.fragments
         runs = memtable_runs(imm, snapshots, tally)
         tombstones = list(fragments.tombstones())
-        if worker is None:
+        if worker is None or not worker.ready():
             outputs, written = write_tables(runs, tombstones, self._job_context(), None, "flush")
         else:
             outputs, written = worker.flush(runs, tombstones, self._job_context())

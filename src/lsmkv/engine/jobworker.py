@@ -16,12 +16,15 @@ it wrote is live only once the parent's manifest record names it, exactly as whe
 job runs in-process: crash recovery does not know whether a worker existed.
 
 One worker per background thread, started by that thread on its first job (about
-0.3 s of CPU, on the worker's side) and stopped when the store closes. The protocol
+0.3 s of CPU, on the worker's side) and stopped when the store closes. A thread whose
+worker cannot start (no such executable, an embedded interpreter, a silent or dead
+start) runs its jobs in-process instead: the same functions, the same tables. The protocol
 is one job at a time over a socket pair, as pickled tuples:
 
 ```
  background thread (parent)                          worker process
  ─────────────────────────────────────────────       ───────────────────────────
+                                                 ◄── ("ready",)  once, at its start
  ("flush", dir, settings, number, tombstones, tr) ──►
  (keys, trailers, values)  a chunk of sorted runs ──► writes blocks as chunks come
  ...
@@ -73,7 +76,7 @@ from ..compaction.job import Columns, JobContext, JobResult, run_compaction, wri
 from ..compaction.picker import Compaction
 from ..core import filenames
 from ..core.counters import Counters
-from ..errors import Error
+from ..errors import DiskError, Error
 from ..manifest.edit import FileMeta, VersionEdit
 from ..manifest.version import Version
 from ..rangedel import RangeTombstone
@@ -94,9 +97,21 @@ _WORKER_CACHE_BYTES = 1024 * 1024
 # How often the watchdog looks for its parent where PR_SET_PDEATHSIG is unavailable.
 _WATCHDOG_SECONDS = 0.2
 
-# The worker's entry point. Not `-m lsmkv.engine.jobworker`: the package imports this
-# module first, and runpy would then run a second copy of it.
-_WORKER_MAIN = "import sys; from lsmkv.engine.jobworker import main; sys.exit(main(sys.argv[1:]))"
+# How long a new worker may take to say it is ready (Python's start and lsmkv's imports,
+# about 0.3 s of CPU on a quiet machine). A worker that does not is not used: the
+# thread runs its jobs in-process, which writes the same tables.
+_START_SECONDS = 30.0
+
+# The worker's entry point, run as `python -P -c _WORKER_MAIN root fd parent_pid`. Not
+# `-m lsmkv.engine.jobworker`: the package imports this module first, and runpy would
+# then run a second copy of it. `-P`: `-c` would otherwise put the working directory
+# first on sys.path, where a module named like one the worker imports would replace
+# it. SIGINT is ignored before the imports (see `main`).
+_WORKER_MAIN = (
+    "import signal; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+    "import sys; sys.path.insert(0, sys.argv[1]); "
+    "from lsmkv.engine.jobworker import main; sys.exit(main(sys.argv[2:]))"
+)
 
 
 class WorkerDied(Error):
@@ -104,8 +119,42 @@ class WorkerDied(Error):
 
 
 def offloads(fs: FileSystem, enabled: bool) -> bool:
-    """Whether background jobs of a store on `fs` run in worker processes."""
-    return enabled and type(fs) is OSFileSystem
+    """Whether background jobs of a store on `fs` run in worker processes. Never in a
+    frozen program (PyInstaller and the like), whose `sys.executable` is the program
+    itself: started as a worker, it would run the program again."""
+    return (
+        enabled
+        and type(fs) is OSFileSystem
+        and bool(sys.executable)
+        and not getattr(sys, "frozen", False)
+    )
+
+
+class _Channel(Connection):
+    """The parent's end of the socket pair: a Connection whose writes never raise
+    SIGPIPE. Why: `Connection` writes with `os.write`, and a write to a socket whose
+    worker died raises SIGPIPE; Python ignores it (a BrokenPipeError follows, which
+    becomes WorkerDied), but a program that restored the default action (common in
+    tools piped to `head`) would be killed outright. Cost: a socket object wrapped
+    around the descriptor per write (a few system calls per message of up to a chunk).
+    """
+
+    def _send(self, buf: bytes, write: object = None) -> None:
+        view = memoryview(buf)
+        while view:
+            sock = socket.socket(fileno=self.fileno())
+            try:
+                # Blocking, as the descriptor was: a socket object made while a default
+                # timeout is set would have made it non-blocking (for `recv` too).
+                sock.settimeout(None)
+                n = sock.send(view, _NO_SIGNAL)
+            finally:
+                sock.detach()  # the descriptor stays the Connection's to close
+            view = view[n:]
+
+
+# Linux's flag; elsewhere 0 (the platform's default action for SIGPIPE applies).
+_NO_SIGNAL: int = getattr(socket, "MSG_NOSIGNAL", 0)
 
 
 class JobWorker:
@@ -124,12 +173,33 @@ class JobWorker:
         # error on this side), so the worker's place in the protocol is unknown and it
         # is replaced before the next job.
         self._busy = False
-        self.started = 0  # processes started by this object (stats)
+        self.started = 0  # processes started by this object that said they were ready
+        # Why no worker could be started (then this thread's jobs run in-process).
+        self.unavailable: str | None = None
+        # Table numbers handed to the running job: its outputs, unless the job ends
+        # without the worker's word on them (see `_abandon`).
+        self._numbers: list[int] = []
 
     @property
     def pid(self) -> int | None:
         """The worker's process id while it runs (None before its first job)."""
         return None if self._process is None else self._process.pid
+
+    def ready(self) -> bool:
+        """Whether the next job can run in the worker, starting it if none runs. False,
+        for good, once a worker could not be started: an embedded or frozen program's
+        `sys.executable` is not a Python that runs `-c`, or the process limit was hit;
+        the caller then runs its jobs in-process (the same tables), rather than stop
+        background work. Cost: nothing while a worker runs; else a start (see
+        `_start`)."""
+        if self.unavailable is not None:
+            return False
+        try:
+            self._connection()
+        except (OSError, Error) as e:
+            self.unavailable = str(e)
+            return False
+        return True
 
     # ----------------------------------------------------------------- jobs
     def flush(
@@ -148,19 +218,24 @@ class JobWorker:
         number = ctx.new_file_number()
         ctx.pending_outputs.add(number)
         conn = self._begin()
+        self._numbers.append(number)
         tracing = ctx.trace is not None
         try:
-            conn.send(("flush", self._dirname, self._settings, number, tombstones, tracing))
-            if first is not None:
-                for keys, trailers, values in _chain_first(first, source):
-                    for i in range(0, len(keys), FLUSH_CHUNK_ENTRIES):
-                        j = i + FLUSH_CHUNK_ENTRIES
-                        conn.send((keys[i:j], trailers[i:j], values[i:j]))
-            conn.send(None)
-        except OSError as e:
-            raise self._died(e) from e
-        files: list[FileMeta]
-        files, written = self._serve(ctx)
+            try:
+                conn.send(("flush", self._dirname, self._settings, number, tombstones, tracing))
+                if first is not None:
+                    for keys, trailers, values in _chain_first(first, source):
+                        for i in range(0, len(keys), FLUSH_CHUNK_ENTRIES):
+                            j = i + FLUSH_CHUNK_ENTRIES
+                            conn.send((keys[i:j], trailers[i:j], values[i:j]))
+                conn.send(None)
+            except OSError as e:
+                raise self._died(e) from e
+            files: list[FileMeta]
+            files, written = self._serve(ctx)
+        except BaseException:
+            self._abandon(ctx)
+            raise
         return files, written
 
     def compaction(
@@ -180,14 +255,35 @@ class JobWorker:
         conn = self._begin()
         tracing = ctx.trace is not None
         job = (c, version, snapshots, target_file_bytes, max_grandparent_overlap_bytes)
-        try:
-            conn.send(("compaction", self._dirname, self._settings, job, tracing))
-        except OSError as e:
-            raise self._died(e) from e
         edit: VersionEdit
         result: JobResult
-        edit, result = self._serve(ctx)
+        try:
+            try:
+                conn.send(("compaction", self._dirname, self._settings, job, tracing))
+            except OSError as e:
+                raise self._died(e) from e
+            edit, result = self._serve(ctx)
+        except BaseException:
+            self._abandon(ctx)
+            raise
         return edit, result
+
+    def _abandon(self, ctx: JobContext) -> None:
+        """The job failed without the worker's word on its tables (it died, or this side
+        gave up: a listener raised, an error while sending): stop the worker now, or it
+        would go on writing, and remove every table it was given a number for, as
+        `write_tables` removes its own on error. None of them is live: the job's edit
+        was never applied. (After the worker's own error it has removed them itself.)
+        """
+        numbers, self._numbers = self._numbers, []
+        if not numbers:
+            return
+        self._kill()
+        for number in numbers:
+            try:
+                ctx.fs.remove(os.path.join(self._dirname, filenames.table_name(number)))
+            except OSError:
+                pass  # never created, or the sweep at the next open removes it
 
     def _serve(self, ctx: JobContext) -> Any:
         """Answer the worker until it reports the job done; return its result or raise
@@ -204,6 +300,7 @@ class JobWorker:
             if kind == "number":
                 number = ctx.new_file_number()
                 ctx.pending_outputs.add(number)
+                self._numbers.append(number)
                 try:
                     conn.send(number)
                 except OSError as e:
@@ -213,9 +310,11 @@ class JobWorker:
                     ctx.trace(message[1], **message[2])
             elif kind == "done":
                 self._busy = False
+                self._numbers.clear()  # the job's outputs now
                 return message[1]
             else:
                 self._busy = False
+                self._numbers.clear()  # removed by the worker's write_tables
                 raise message[1]
 
     # ------------------------------------------------------------- lifetime
@@ -234,34 +333,45 @@ class JobWorker:
         return conn
 
     def _start(self) -> None:
+        """Start a worker and wait until it says it is ready (its death signal armed).
+        Raises OSError (no process) or WorkerDied (it ended or stayed silent)."""
         parent_end, child_end = socket.socketpair()
+        for end in (parent_end, child_end):
+            # Blocking whatever socket.setdefaulttimeout said (the Connection's reads and
+            # writes expect it: non-blocking, a read between messages fails at once).
+            end.settimeout(None)
         # The worker imports this very copy of lsmkv, wherever the caller found it.
         package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+        args = [str(child_end.fileno()), str(os.getpid())]
         try:
             self._process = subprocess.Popen(
-                [sys.executable, "-c", _WORKER_MAIN, str(child_end.fileno()), str(os.getpid())],
+                [sys.executable, "-P", "-c", _WORKER_MAIN, package_root, *args],
                 pass_fds=(child_end.fileno(),),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,  # the caller's stdout may be its own channel
-                env=env,
             )
         except BaseException:
             parent_end.close()
             raise
         finally:
             child_end.close()
-        self._conn = Connection(parent_end.detach())
+        self._conn = conn = _Channel(parent_end.detach())
+        try:
+            if not conn.poll(_START_SECONDS):
+                raise TimeoutError(f"no word from it in {_START_SECONDS:g} s")
+            if conn.recv() != ("ready",):
+                raise EOFError("it said something else than ready")
+        except (EOFError, OSError) as e:
+            raise self._died(e, "at its start") from e
         self.started += 1
 
     def _alive(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
-    def _died(self, cause: BaseException) -> WorkerDied:
+    def _died(self, cause: BaseException, when: str = "in the middle of a job") -> WorkerDied:
         status = self._kill(grace=1.0)
         return WorkerDied(
-            f"{self._dirname}: the background worker process ended in the middle of a job "
+            f"{self._dirname}: the background worker process ended {when} "
             f"(exit status {status}; {cause!r})"
         )
 
@@ -343,7 +453,12 @@ class _Worker:
             reader = readers.get(number)
             if reader is None:
                 path = os.path.join(dirname, filenames.table_name(number))
-                reader = readers[number] = TableReader(self.fs, path, number, cache, counters)
+                try:
+                    reader = TableReader(self.fs, path, number, cache, counters)
+                except OSError as e:
+                    # As the store's table cache says it (engine/tables.py): the file named.
+                    raise DiskError.from_os(e, f"opening {path}") from e
+                readers[number] = reader
             return reader
 
         def trace(event: str, **fields: Any) -> None:
@@ -451,7 +566,10 @@ def main(argv: list[str]) -> int:
     fd, parent_pid = int(argv[0]), int(argv[1])
     _die_with_parent(parent_pid)
     # Ctrl-C reaches the whole process group; the caller decides what it means, and a
-    # worker that died of it would stop the store's background work for good.
+    # worker that died of it would stop the store's background work for good
+    # (_WORKER_MAIN ignores it already during the imports).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _Worker(Connection(fd)).serve()
+    conn = Connection(fd)
+    conn.send(("ready",))
+    _Worker(conn).serve()
     return 0
