@@ -383,3 +383,36 @@ def test_a_job_that_fails_on_the_store_side_leaves_no_table(
     assert children(os.getpid()) == []
     with lsmkv.open(path) as db:
         assert db.get(b"k0007") == b"value"
+
+
+def test_a_dead_worker_is_noticed_when_its_socket_stays_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    from lsmkv.engine import jobworker
+
+    held: list[int] = []
+    real_socketpair = socket.socketpair
+
+    def socketpair_held_open() -> tuple[socket.socket, socket.socket]:
+        parent_end, child_end = real_socketpair()
+        # A copy of the worker's end, as a process forked meanwhile would hold: the
+        # worker's death then sends no end of file.
+        held.append(os.dup(child_end.fileno()))
+        return parent_end, child_end
+
+    monkeypatch.setattr(jobworker.socket, "socketpair", socketpair_held_open)
+    db = lsmkv.open(tmp_path / "db", **{**SMALL, "sync": True})
+    try:
+        db.put(b"a", b"1")
+        db.flush()  # starts the flush thread's worker
+        [worker] = children(os.getpid())
+        os.kill(worker, signal.SIGKILL)
+        db.put(b"b", b"2")
+        with pytest.raises(Error, match="background worker process ended"):
+            db.flush()
+    finally:
+        db.close()
+        for fd in held:
+            os.close(fd)

@@ -293,6 +293,12 @@ class JobWorker:
         assert conn is not None
         while True:
             try:
+                # Checked once a second while waiting: a worker that died may never
+                # send the end of file (a process forked meanwhile elsewhere in the
+                # program can hold a copy of the worker's end of the socket).
+                while not conn.poll(1.0):
+                    if self._process is not None and self._process.poll() is not None:
+                        raise EOFError("the worker process exited")
                 message = conn.recv()
             except (EOFError, OSError) as e:
                 raise self._died(e) from e
