@@ -128,8 +128,10 @@ DEFINITIONS: dict[str, str] = {
     "compaction.running": "the compactions running now, one dict each: `job`, `reason`, "
     "`level`, `output_level`, `input_files`, `input_bytes`, `trivial_move`",
     "compaction.worker_processes": "worker processes started so far to run flushes and "
-    'compactions (`background_processes`, docs/compaction.md "Worker processes"): at most '
-    "one per background thread, 0 when jobs run in this process",
+    'compactions (`background_processes`, docs/compaction.md "Worker processes"): one per '
+    "background thread, and one more each time a worker was replaced (a job given up "
+    "half-way); 0 when jobs run in this process (other file systems, a frozen program, or "
+    "workers that could not start: docs/compaction.md)",
     "compaction.worker_pids": "process ids of the worker processes running now (their "
     "memory is not part of this process's)",
     "stalls": "write stalls: writes slowed or stopped so background work can catch up",
