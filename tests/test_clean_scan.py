@@ -176,7 +176,6 @@ def _columns(
 # ------------------------------------------------------------------ whole stores
 def _general_only(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(scan_module, "clean_sources", lambda *args, **kwargs: None)
-    monkeypatch.setattr(scan_module, "seek_sources", lambda *args, **kwargs: None)
 
 
 def _counters(db: lsmkv.DB) -> dict[str, int]:
@@ -388,7 +387,7 @@ def _seek_store(shape: str) -> tuple[lsmkv.DB, Any]:
 def test_seeks_match_the_general_path(
     shape: str, reverse: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Short scans (`seek_sources` and `short_merge`) from every third key, with limits
+    """Short scans (`clean_sources` and `short_merge`) from every third key, with limits
     that stay in a block or cross block and table ends, against the general path: the
     same pairs and the same returned count."""
     db, snap = _seek_store(shape)
@@ -399,19 +398,19 @@ def test_seeks_match_the_general_path(
         fast = []
         made = []
         answered = []
-        seek_sources = scan_module.seek_sources
+        clean_sources = scan_module.clean_sources
         short = scan_module.short_merge
 
         def spy(*args: Any) -> Any:
             made.append(1)
-            return seek_sources(*args)
+            return clean_sources(*args)
 
         def spy_merge(*args: Any) -> Any:
             pairs = short(*args)
             answered.append(pairs is not None)
             return pairs
 
-        monkeypatch.setattr(scan_module, "seek_sources", spy)
+        monkeypatch.setattr(scan_module, "clean_sources", spy)
         monkeypatch.setattr(scan_module, "short_merge", spy_merge)
         for reader, key, limit in cases:
             before = _counters(db)

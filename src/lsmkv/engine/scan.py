@@ -56,10 +56,7 @@ class ScanMixin(EngineBase):
             # A seek and a few nexts over clean data is decided now, in one call
             # (`short_merge`): a list iterator costs less than a generator per pair, and
             # the answer is the store as of this call either way.
-            if sv.frozen_range_dels or sv.mem.range_tombstones:
-                columns = clean_sources(sv, self._tables, read_seq, start, end, reverse)
-            else:
-                columns = seek_sources(sv, self._tables, read_seq, start, end, reverse)
+            columns = clean_sources(sv, self._tables, read_seq, start, end, reverse)
             if columns is not None:
                 pairs = short_merge(columns, reverse, limit)
                 if pairs is not None:
@@ -324,18 +321,22 @@ def clean_sources(
     # tables would pay for every table to the end of the range.
     table_tombstones = sv.frozen_range_dels
     version = sv.version
-    for level, files in enumerate(version.levels):
-        if not files:
+    levels = version.levels
+    readers = tables.readers
+    # Level 0 filtered inline and the table cache's dict read directly: for a seek this
+    # set-up is most of the cost.
+    for f in levels[0]:
+        if (end is None or f.smallest < end) and (start is None or f.largest >= start):
+            reader = readers.get(f.number) or tables.get(f.number)
+            if table_tombstones and reader.fragments:
+                frags.append(reader.fragments)
+            newer = read_seq if f.largest_seq > read_seq else None
+            columns.append(reader.columns(start, end, reverse, newer))
+    for level in range(1, len(levels)):
+        if not levels[level]:
             continue
         chosen = version.overlapping(level, start, end)
-        if level == 0:
-            for f in chosen:
-                reader = tables.get(f.number)
-                if table_tombstones and reader.fragments:
-                    frags.append(reader.fragments)
-                newer = read_seq if f.largest_seq > read_seq else None
-                columns.append(reader.columns(start, end, reverse, newer))
-        elif chosen:
+        if chosen:
             if table_tombstones:
                 frags.extend(tables.get(f.number).fragments for f in chosen if f.range_deletes)
             if reverse:
@@ -346,49 +347,6 @@ def clean_sources(
             columns.append(ConcatColumns(map(make, chosen), reverse))
     if frags and read_path.visible_fragments(frags, read_seq, start, end):
         return None  # the general path honours them (and skips what they hide)
-    return columns
-
-
-def seek_sources(
-    sv: SuperVersion,
-    tables: TableCache,
-    read_seq: int,
-    start: bytes | None,
-    end: bytes | None,
-    reverse: bool,
-) -> list[Columns]:
-    """`clean_sources` for a short scan (a seek) of a store without range tombstones
-    (the caller checks `sv.frozen_range_dels` and the active memtable), so no source is
-    asked for any. Written for the per-seek cost, which is mostly this set-up: no
-    per-level list for level 0, the table cache's dict read directly, and a deeper
-    level's tables made as the scan reaches them (a seek reads one, or two).
-    Cost: O(memtables + L0 tables + non-empty levels) Python steps, two bisects per
-    deeper level."""
-    columns: list[Columns] = []
-    if start is not None and end is not None and start >= end:
-        return columns
-    mem = sv.mem
-    if mem.entry_count:
-        columns.append(mem.latest_columns(read_seq, start, end, reverse))
-    for mem in sv.imms:
-        if mem.entry_count:
-            columns.append(mem.latest_columns(read_seq, start, end, reverse))
-    version = sv.version
-    levels = version.levels
-    readers = tables.readers
-    for f in levels[0]:
-        if (end is None or f.smallest < end) and (start is None or f.largest >= start):
-            reader = readers.get(f.number) or tables.get(f.number)
-            newer = read_seq if f.largest_seq > read_seq else None
-            columns.append(reader.columns(start, end, reverse, newer))
-    for level in range(1, len(levels)):
-        if levels[level]:
-            chosen = version.overlapping(level, start, end)
-            if chosen:
-                if reverse:
-                    chosen.reverse()
-                make = partial(_table_columns, tables, start, end, reverse, read_seq)
-                columns.append(ConcatColumns(map(make, chosen), reverse))
     return columns
 
 
